@@ -1,0 +1,5 @@
+"""``python -m spiralarms`` runs the command line."""
+
+from spiralarms.cli import run
+
+run()

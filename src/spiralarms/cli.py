@@ -1,0 +1,166 @@
+"""The ``spiralarms`` command line (contract in SPEC.md: flags, JSON and exit codes).
+
+Every command takes ``--help``; bad input ends in a one-line ``error: ...`` on
+standard error and exit status 1 (typer's own usage errors exit with 2).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from spiralarms import __version__
+from spiralarms.errors import SpiralArmsError
+
+app = typer.Typer(
+    name="spiralarms",
+    help="Classify spiral galaxies by their number of spiral arms (Lee, Soo & Sharoni).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str) -> None:
+    """Print a one-line error to stderr and exit with status 1."""
+    message = " ".join(str(message).split())  # one line, whatever the exception held
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def user_errors(func):
+    """Turn the errors a user can cause into a one-line message and exit 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except SpiralArmsError as exc:
+            _fail(str(exc))
+        except FileNotFoundError as exc:
+            _fail(f"{exc.filename or exc}: no such file or directory")
+        except PermissionError as exc:
+            _fail(f"{exc.filename or exc}: permission denied")
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(code=130) from None
+
+    return wrapper
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"spiralarms {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """Classify spiral galaxies by their number of spiral arms (Lee, Soo & Sharoni)."""
+
+
+@app.command()
+@user_errors
+def synth(
+    out: Annotated[Path, typer.Argument(help="Output folder: images/<dr7objid>.jpg and catalog.csv are written here.")],
+    n_per_class: Annotated[int, typer.Option("--n-per-class", min=1, help="Galaxies per T11 class (1, 2, 3, 4, 5+, ?).")],
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same bytes.")] = 0,
+    size: Annotated[int, typer.Option(min=32, help="Image side in pixels (GZ2 cutouts are 424).")] = 424,
+    masks: Annotated[bool, typer.Option("--masks/--no-masks", help="Also write galaxy/arm masks (masks/<id>.npz).")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Render synthetic spiral galaxies with a known arm number, in the GZ2 schema."""
+    from spiralarms.data.synthetic import synthesize_dataset
+
+    catalog = synthesize_dataset(
+        out, n_per_class=n_per_class, seed=seed, size=size, write_masks=masks, progress=not json_out
+    )
+    counts = catalog["true_class"].value_counts().reindex(_classes(), fill_value=0)
+    if json_out:
+        typer.echo(
+            json.dumps(
+                {
+                    "out": str(out),
+                    "n_images": int(len(catalog)),
+                    "catalog": str(Path(out) / "catalog.csv"),
+                    "counts": {k: int(v) for k, v in counts.items()},
+                }
+            )
+        )
+    else:
+        typer.echo(f"wrote {len(catalog)} galaxies to {out}/images and {out}/catalog.csv")
+
+
+def _classes(merge: str | None = None) -> tuple[str, ...]:
+    from spiralarms.catalog.classes import arm_classes
+
+    return arm_classes(merge)
+
+
+@app.command()
+@user_errors
+def select(
+    catalog: Annotated[Path, typer.Argument(help="GZ2 or Kaggle catalogue (CSV, CSV.gz, Parquet or FITS).")],
+    schema: Annotated[str, typer.Option(help="Catalogue schema: gz2, kaggle or auto (from the columns).")] = "auto",
+    merge: Annotated[Optional[str], typer.Option(help="Merge classes: 3,4 or 4,5+.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the selected galaxies with their label (CSV or Parquet by suffix).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (SPEC contract).")] = False,
+) -> None:
+    """Apply the paper's clean-sample cuts (section 2.1) and label each galaxy."""
+    from spiralarms.catalog.readers import read_catalog, write_table
+    from spiralarms.catalog.selection import select_clean_sample
+
+    if schema not in ("auto", "gz2", "kaggle"):
+        raise SpiralArmsError(f"--schema {schema!r}: choose gz2, kaggle or auto")
+    table, resolved_schema = read_catalog(catalog, schema=schema, return_schema=True)
+    selection = select_clean_sample(table, schema=resolved_schema, merge=merge)
+    if out is not None:
+        write_table(selection.selected, out)
+    if json_out:
+        typer.echo(json.dumps(selection.summary()))
+        return
+    _print_selection(catalog, resolved_schema, selection, out)
+
+
+def _print_selection(catalog: Path, schema: str, selection, out: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"Clean sample of {catalog.name} ({schema} schema)")
+    table.add_column("class", justify="left")
+    table.add_column("galaxies", justify="right")
+    table.add_column("share", justify="right")
+    n_sel = max(selection.n_selected, 1)
+    for name, count in selection.counts.items():
+        table.add_row(name, str(count), f"{100 * count / n_sel:.1f} %")
+    table.add_row("total", str(selection.n_selected), "", style="bold")
+    console.print(table)
+    console.print(
+        f"{selection.n_input} rows read, {selection.n_selected} selected, "
+        f"{selection.n_missing} not selectable (missing values in a column a cut reads)"
+    )
+    for cut, n_removed in selection.removed_by_cut.items():
+        console.print(f"  cut {cut}: removed {n_removed}")
+    for note in selection.notes:
+        console.print(f"  note: {note}")
+    if out is not None:
+        console.print(f"wrote {out}")
+
+
+def run() -> None:  # pragma: no cover - entry point for python -m spiralarms
+    app(prog_name="spiralarms")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run())

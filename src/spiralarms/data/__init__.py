@@ -1,0 +1,1 @@
+"""Images, synthetic galaxies, transforms, splits and datasets."""

@@ -1,0 +1,27 @@
+"""Exceptions that reach the user as a one-line message."""
+
+from __future__ import annotations
+
+
+class SpiralArmsError(ValueError):
+    """Bad input that the user can fix: the message names the file, row or column.
+
+    The command line prints ``error: <message>`` on one line and exits with status 1.
+    """
+
+
+class ImageReadError(SpiralArmsError):
+    """An image file could not be read or decoded.
+
+    Attributes
+    ----------
+    path : str
+        The file that failed.
+    reason : str
+        Why, in a few words (``"truncated JPEG"``, ``"not an image"``, ...).
+    """
+
+    def __init__(self, path: str, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
