@@ -1,0 +1,1 @@
+"""Backbones, the paper's classifier head, and the embedding cache."""
