@@ -122,6 +122,7 @@ def select(
 
     if schema not in ("auto", "gz2", "kaggle"):
         raise SpiralArmsError(f"--schema {schema!r}: choose gz2, kaggle or auto")
+    _classes(merge)  # a bad --merge fails before the catalogue is read
     table, resolved_schema = read_catalog(catalog, schema=schema, return_schema=True)
     selection = select_clean_sample(table, schema=resolved_schema, merge=merge)
     if out is not None:
@@ -136,8 +137,10 @@ def _print_selection(catalog: Path, schema: str, selection, out: Path | None) ->
     from rich.console import Console
     from rich.table import Table
 
+    from spiralarms.catalog.selection import CUT_DESCRIPTIONS
+
     console = Console()
-    table = Table(title=f"Clean sample of {catalog.name} ({schema} schema)")
+    table = Table(title=f"Clean sample ({schema} schema)")
     table.add_column("class", justify="left")
     table.add_column("galaxies", justify="right")
     table.add_column("share", justify="right")
@@ -147,11 +150,11 @@ def _print_selection(catalog: Path, schema: str, selection, out: Path | None) ->
     table.add_row("total", str(selection.n_selected), "", style="bold")
     console.print(table)
     console.print(
-        f"{selection.n_input} rows read, {selection.n_selected} selected, "
+        f"{catalog}: {selection.n_input} rows read, {selection.n_selected} selected, "
         f"{selection.n_missing} not selectable (missing values in a column a cut reads)"
     )
     for cut, n_removed in selection.removed_by_cut.items():
-        console.print(f"  cut {cut}: removed {n_removed}")
+        console.print(f"  cut {cut} ({CUT_DESCRIPTIONS[schema][cut]}): removed {n_removed}")
     for note in selection.notes:
         console.print(f"  note: {note}")
     if out is not None:

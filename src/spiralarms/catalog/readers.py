@@ -1,0 +1,464 @@
+"""Read and write galaxy catalogues (GZ2 and Kaggle Galaxy Challenge schemas).
+
+Catalogues are read from CSV (optionally gzip-compressed), Parquet or FITS into a
+:class:`pandas.DataFrame` with one row per galaxy. Reading validates what the
+clean-sample cuts need (the id column and the vote columns of
+:func:`spiralarms.catalog.schema.gz2_required_columns` or
+:func:`~spiralarms.catalog.schema.kaggle_required_columns`) and keeps every other
+column. Galaxy ids stay exact: SDSS object ids such as ``8647474690312307154`` do not
+fit in a double, so an id column is never converted to floating point.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spiralarms.catalog import schema as sch
+from spiralarms.errors import SpiralArmsError
+
+#: Catalogue formats, by file-name ending (matched case-insensitively, longest first).
+CATALOG_SUFFIXES: dict[str, str] = {
+    ".fits.gz": "fits",
+    ".fit.gz": "fits",
+    ".fits": "fits",
+    ".fit": "fits",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv.gz": "csv",
+    ".csv": "csv",
+    ".gz": "csv",
+}
+
+#: Table formats that :func:`write_table` writes, by file-name ending.
+WRITE_SUFFIXES: dict[str, str] = {
+    ".csv.gz": "csv",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+#: Columns that may already give each galaxy's image path, in order of preference.
+FILE_COLUMNS: tuple[str, ...] = ("file", "path", "image_path", "filename")
+
+#: Columns holding class names ("1", "2", "5+", ...): read from CSV as text, not numbers.
+TEXT_COLUMNS: tuple[str, ...] = ("label", "label_original", "true_class")
+
+SCHEMAS: tuple[str, ...] = ("gz2", "kaggle")
+
+_INTEGER_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
+
+
+def _format_of(path: Path, suffixes: dict[str, str]) -> str | None:
+    name = path.name.lower()
+    for suffix, fmt in suffixes.items():
+        if name.endswith(suffix):
+            return fmt
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def id_columns(schema: str) -> tuple[str, ...]:
+    """Id columns accepted for a schema, in order of preference.
+
+    Parameters
+    ----------
+    schema : {"gz2", "kaggle"}
+        Catalogue schema.
+
+    Returns
+    -------
+    tuple of str
+        ``("dr7objid", "objid")`` for GZ2, ``("GalaxyID",)`` for Kaggle.
+    """
+    if schema == "gz2":
+        return sch.GZ2_ID_COLUMNS
+    if schema == "kaggle":
+        return (sch.KAGGLE_ID,)
+    raise SpiralArmsError(f"schema {schema!r}: choose gz2, kaggle or auto")
+
+
+def required_columns(schema: str) -> list[str]:
+    """Vote columns that the clean-sample cuts read for a schema (id excluded).
+
+    Parameters
+    ----------
+    schema : {"gz2", "kaggle"}
+        Catalogue schema.
+
+    Returns
+    -------
+    list of str
+    """
+    if schema == "gz2":
+        return sch.gz2_required_columns()
+    if schema == "kaggle":
+        return sch.kaggle_required_columns()
+    raise SpiralArmsError(f"schema {schema!r}: choose gz2, kaggle or auto")
+
+
+def detect_schema(columns, source: str = "catalog") -> str:
+    """Tell the catalogue schema from its column names.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        Column names.
+    source : str, optional
+        Name used in the error message (the file).
+
+    Returns
+    -------
+    str
+        ``"gz2"`` if a GZ2 id column (``dr7objid`` or ``objid``) is present,
+        ``"kaggle"`` if ``GalaxyID`` is. When both are present, the schema whose
+        vote columns are all present wins, GZ2 if both or neither are.
+
+    Raises
+    ------
+    SpiralArmsError
+        If no id column of either schema is present.
+    """
+    columns = set(columns)
+    found = [s for s in SCHEMAS if columns.intersection(id_columns(s))]
+    if not found:
+        raise SpiralArmsError(
+            f"{source}: cannot tell the schema: no id column "
+            f"(dr7objid or objid for gz2, GalaxyID for kaggle)"
+        )
+    if len(found) == 1:
+        return found[0]
+    complete = [s for s in found if columns.issuperset(required_columns(s))]
+    return complete[0] if len(complete) == 1 else "gz2"
+
+
+def _read_raw(path: Path, fmt: str) -> pd.DataFrame:
+    """Read a whole table; id and class-name columns of a CSV are read as text."""
+    if fmt == "csv":
+        header = pd.read_csv(path, nrows=0).columns
+        # Text first: ids are then converted exactly, class names stay names.
+        as_text = [c for c in header if c in (*sch.GZ2_ID_COLUMNS, sch.KAGGLE_ID, *TEXT_COLUMNS)]
+        return pd.read_csv(path, dtype={c: str for c in as_text})
+    if fmt == "parquet":
+        return pd.read_parquet(path)
+    from astropy.table import Table
+
+    table = Table.read(path, format="fits")
+    # pandas holds one value per cell: vector-valued FITS columns are left out.
+    flat = [name for name in table.colnames if table[name].ndim == 1]
+    frame = table[flat].to_pandas()
+    for name in frame.columns:
+        if frame[name].dtype == object and frame[name].map(lambda v: isinstance(v, bytes)).any():
+            frame[name] = frame[name].map(
+                lambda v: v.decode("utf-8", "replace").strip() if isinstance(v, bytes) else v
+            )
+    return frame
+
+
+def _row_label(position: int, fmt: str) -> str:
+    # CSV data rows start on line 2, after the header.
+    if fmt == "csv":
+        return f"row {position + 1} (line {position + 2})"
+    return f"row {position + 1}"
+
+
+def _normalise_ids(values: pd.Series, source: str, column: str, fmt: str) -> pd.Series:
+    """Ids as exact int64, or as text when they are not all integers; never float."""
+    missing = values.isna().to_numpy()
+    if missing.any():
+        where = _row_label(int(np.flatnonzero(missing)[0]), fmt)
+        raise SpiralArmsError(f"catalog {source}: {where} has no id in column {column!r}")
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        raise SpiralArmsError(f"catalog {source}: id column {column!r} holds booleans, not ids")
+    if pd.api.types.is_integer_dtype(dtype):
+        if pd.api.types.is_unsigned_integer_dtype(dtype) and values.max() > np.iinfo(np.int64).max:
+            return values.astype(str)
+        return values.astype(np.int64)
+    if pd.api.types.is_float_dtype(dtype):
+        array = values.to_numpy(dtype=np.float64)
+        # Beyond 2**53 a double has already rounded the id away.
+        if np.all(np.mod(array, 1) == 0) and np.all(np.abs(array) < 2**53):
+            return pd.Series(array.astype(np.int64), index=values.index, name=values.name)
+        raise SpiralArmsError(
+            f"catalog {source}: id column {column!r} is stored as floating point, which "
+            f"cannot hold ids such as SDSS objids exactly; store it as integers or text"
+        )
+    text = values.astype(str).str.strip()
+    if text.str.match(_INTEGER_TEXT).all():
+        try:
+            return text.astype(np.int64)
+        except (OverflowError, ValueError):
+            return text
+    return text
+
+
+def _as_numeric(values: pd.Series, source: str, column: str, fmt: str) -> pd.Series:
+    """A vote column as a NumPy numeric dtype, NaN for empty cells."""
+    dtype = values.dtype
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        if isinstance(dtype, np.dtype):
+            return values
+        # Nullable extension types (masked FITS columns, Arrow): float with NaN.
+        return values.astype(np.float64)
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = (numeric.isna() & values.notna()).to_numpy()
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        raise SpiralArmsError(
+            f"catalog {source}: column {column!r} has a non-numeric value "
+            f"{values.iloc[position]!r} in {_row_label(position, fmt)}"
+        )
+    return numeric.astype(np.float64) if not isinstance(numeric.dtype, np.dtype) else numeric
+
+
+def read_catalog(path, schema: str = "auto", return_schema: bool = False):
+    """Read a GZ2 or Kaggle Galaxy Challenge catalogue and validate its columns.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The catalogue: ``.csv``, ``.csv.gz`` (any ``.gz`` is read as compressed CSV),
+        ``.parquet``/``.pq``, or ``.fits``/``.fit``/``.fits.gz``.
+    schema : {"auto", "gz2", "kaggle"}, default "auto"
+        Catalogue schema; ``"auto"`` tells it from the id column (see
+        :func:`detect_schema`).
+    return_schema : bool, default False
+        Also return the resolved schema name.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Every column of the file, one row per galaxy, index ``0..n-1``. The id column
+        is int64 (or text when the ids are not all integers). A GZ2 table whose id
+        column is ``objid`` (Willett et al. 2013) gets it renamed to ``dr7objid``.
+        The vote columns the cuts read are numeric; empty cells are NaN. Class-name
+        columns (``label``, ``label_original``, ``true_class``) are text.
+    schema : str
+        ``"gz2"`` or ``"kaggle"``, only when ``return_schema`` is true.
+
+    Raises
+    ------
+    SpiralArmsError
+        If the file is missing, has an unknown suffix or cannot be read; if a column
+        the cuts read is missing or holds a non-numeric value (the message names the
+        column and row); if an id is missing or repeated.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SpiralArmsError(f"catalog {path}: no such file")
+    if path.is_dir():
+        raise SpiralArmsError(f"catalog {path}: is a folder, not a file")
+    fmt = _format_of(path, CATALOG_SUFFIXES)
+    if fmt is None:
+        raise SpiralArmsError(
+            f"catalog {path}: unknown file type; use one of {', '.join(CATALOG_SUFFIXES)}"
+        )
+    if schema not in ("auto", *SCHEMAS):
+        raise SpiralArmsError(f"schema {schema!r}: choose gz2, kaggle or auto")
+    try:
+        table = _read_raw(path, fmt)
+    except Exception as exc:  # pandas, pyarrow and astropy each raise their own error types
+        raise SpiralArmsError(f"catalog {path}: cannot read it as {fmt}: {_first_line(exc)}") from exc
+
+    if table.columns.duplicated().any():
+        name = table.columns[table.columns.duplicated()][0]
+        raise SpiralArmsError(f"catalog {path}: column {name!r} appears twice")
+    resolved = detect_schema(table.columns, f"catalog {path}") if schema == "auto" else schema
+
+    present = [c for c in id_columns(resolved) if c in table.columns]
+    if not present:
+        raise SpiralArmsError(
+            f"catalog {path}: missing id column {' or '.join(map(repr, id_columns(resolved)))} "
+            f"for the {resolved} schema"
+        )
+    id_column = present[0]
+    needed = required_columns(resolved)
+    absent = [c for c in needed if c not in table.columns]
+    if absent:
+        raise SpiralArmsError(
+            f"catalog {path}: missing column {absent[0]!r} "
+            f"({len(absent)} of the {len(needed)} columns the {resolved} cuts read are missing)"
+        )
+
+    table = table.reset_index(drop=True)
+    table[id_column] = _normalise_ids(table[id_column], str(path), id_column, fmt)
+    for column in needed:
+        table[column] = _as_numeric(table[column], str(path), column, fmt)
+
+    repeated = table[id_column].duplicated(keep=False).to_numpy()
+    if repeated.any():
+        rows = np.flatnonzero(repeated)
+        first = table[id_column].iloc[rows[0]]
+        same = rows[(table[id_column].iloc[rows] == first).to_numpy()]
+        raise SpiralArmsError(
+            f"catalog {path}: duplicate id {first} in column {id_column!r} "
+            f"(data rows {int(same[0]) + 1} and {int(same[1]) + 1})"
+        )
+    if resolved == "gz2" and id_column != sch.GZ2_ID:
+        table = table.rename(columns={id_column: sch.GZ2_ID})
+    return (table, resolved) if return_schema else table
+
+
+def write_table(df: pd.DataFrame, path) -> Path:
+    """Write a table as CSV or Parquet, chosen by the file suffix.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table; its index is not written.
+    path : str or path-like
+        ``.csv``, ``.csv.gz`` or ``.parquet``/``.pq``. Missing parent folders are
+        created.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    SpiralArmsError
+        If the suffix is not one of these, or the file cannot be written.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"write_table expects a pandas.DataFrame, not {type(df).__name__}")
+    path = Path(path)
+    fmt = _format_of(path, WRITE_SUFFIXES)
+    if fmt is None:
+        raise SpiralArmsError(f"{path}: unknown table type; use one of {', '.join(WRITE_SUFFIXES)}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            df.to_csv(path, index=False)
+        else:
+            df.to_parquet(path, index=False)
+    except OSError as exc:
+        raise SpiralArmsError(f"{path}: cannot write: {_first_line(exc)}") from exc
+    return path
+
+
+def _read_mapping(mapping) -> pd.DataFrame:
+    if isinstance(mapping, pd.DataFrame):
+        frame, source = mapping.copy(), "mapping table"
+    else:
+        source = Path(mapping)
+        fmt = _format_of(source, CATALOG_SUFFIXES)
+        if not source.is_file():
+            raise SpiralArmsError(f"mapping {source}: no such file")
+        if fmt not in ("csv", "parquet"):
+            raise SpiralArmsError(f"mapping {source}: use a .csv, .csv.gz or .parquet file")
+        try:
+            frame = (
+                pd.read_csv(source, dtype={"objid": str, "asset_id": str})
+                if fmt == "csv"
+                else pd.read_parquet(source)
+            )
+        except Exception as exc:  # pandas and pyarrow raise many error types
+            raise SpiralArmsError(f"mapping {source}: cannot read it: {_first_line(exc)}") from exc
+    for column in ("objid", "asset_id"):
+        if column not in frame.columns:
+            raise SpiralArmsError(f"mapping {source}: missing column {column!r}")
+    frame = frame.dropna(subset=["objid", "asset_id"])
+    frame["objid"] = _normalise_ids(frame["objid"], str(source), "objid", "csv")
+    frame["asset_id"] = _normalise_ids(frame["asset_id"], str(source), "asset_id", "csv").astype(str)
+    return frame
+
+
+def _join_path(folder: Path, name) -> str | None:
+    if name is None or (isinstance(name, float) and np.isnan(name)) or str(name).strip() == "":
+        return None
+    return os.path.abspath(folder / str(name).strip())
+
+
+def resolve_image_paths(
+    table: pd.DataFrame,
+    catalog_path,
+    mapping=None,
+    image_dir=None,
+    check_exists: bool = False,
+) -> pd.DataFrame:
+    """Give each galaxy the absolute path of its image file, in a ``file`` column.
+
+    The path comes, in this order of preference, from:
+
+    1. a GZ2 ``mapping`` table (``gz2_filename_mapping.csv``: ``objid``, ``sample``,
+       ``asset_id``): file ``<image_dir>/<asset_id>.jpg``, matched on the id (and on
+       ``sample`` too where both tables have it and an id maps to several assets);
+    2. a path column already in the table (``file``, ``path``, ``image_path`` or
+       ``filename``): relative paths are taken relative to the catalogue's folder;
+    3. the id: ``<image_dir>/<dr7objid>.jpg`` (GZ2, the layout ``spiralarms synth``
+       writes) or ``<image_dir>/<GalaxyID>.jpg`` (Kaggle).
+
+    Galaxies whose file cannot be resolved (no mapping row, an empty path cell, or,
+    with ``check_exists``, a file that is not there) keep a missing ``file`` value:
+    they are never dropped, so later steps can report them.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Catalogue as returned by :func:`read_catalog`.
+    catalog_path : str or path-like
+        The catalogue's file; its folder anchors relative paths.
+    mapping : str, path-like or pandas.DataFrame, optional
+        GZ2 filename mapping table.
+    image_dir : str or path-like, optional
+        Folder of the image files for cases 1 and 3; default ``<catalogue folder>/images``.
+    check_exists : bool, default False
+        Also blank the paths of files that do not exist (one ``stat`` per galaxy).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``table`` with an absolute ``file`` column.
+
+    Raises
+    ------
+    SpiralArmsError
+        If the mapping table lacks ``objid`` or ``asset_id``, or no id column is
+        found where the id is needed.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"resolve_image_paths expects a pandas.DataFrame, not {type(table).__name__}")
+    catalog_dir = Path(catalog_path).resolve().parent
+    image_dir = Path(image_dir) if image_dir is not None else catalog_dir / "images"
+    out = table.copy()
+    id_column = next((c for c in (*sch.GZ2_ID_COLUMNS, sch.KAGGLE_ID) if c in out.columns), None)
+    file_column = next((c for c in FILE_COLUMNS if c in out.columns), None)
+
+    if mapping is not None:
+        if id_column is None:
+            raise SpiralArmsError("catalog: no id column (dr7objid or objid) to match the mapping")
+        lookup = _read_mapping(mapping)
+        ids = out[id_column]
+        if ids.dtype != lookup["objid"].dtype:
+            ids, lookup["objid"] = ids.astype(str), lookup["objid"].astype(str)
+        by_id = lookup.drop_duplicates("objid").set_index("objid")["asset_id"]
+        assets = ids.map(by_id)
+        if "sample" in out.columns and "sample" in lookup.columns and lookup["objid"].duplicated().any():
+            by_pair = lookup.drop_duplicates(["objid", "sample"]).set_index(["objid", "sample"])["asset_id"]
+            pairs = pd.MultiIndex.from_arrays([ids, out["sample"].astype(str)])
+            exact = pd.Series(by_pair.reindex(pairs).to_numpy(), index=out.index)
+            assets = exact.where(exact.notna(), assets)
+        files = [_join_path(image_dir, f"{a}.jpg" if pd.notna(a) else None) for a in assets]
+    elif file_column is not None:
+        files = [_join_path(catalog_dir, p) for p in out[file_column]]
+    elif id_column is not None:
+        files = [_join_path(image_dir, f"{i}.jpg") for i in out[id_column]]
+    else:
+        raise SpiralArmsError(
+            "catalog: no image path column (file, path, image_path, filename) and no id column "
+            "(dr7objid, objid, GalaxyID) to name the image files"
+        )
+    if check_exists:
+        files = [f if f is not None and os.path.isfile(f) else None for f in files]
+    out["file"] = pd.Series(files, index=out.index, dtype=object)
+    return out
