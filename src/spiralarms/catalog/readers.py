@@ -220,6 +220,46 @@ def _as_numeric(values: pd.Series, source: str, column: str, fmt: str) -> pd.Ser
     return numeric.astype(np.float64) if not isinstance(numeric.dtype, np.dtype) else numeric
 
 
+def read_table(path) -> pd.DataFrame:
+    """Read any table (CSV, CSV.gz, Parquet, FITS) without a schema check.
+
+    For inputs that are not vote catalogues, such as prediction lists; id and
+    class-name columns of a CSV are read as text (see :func:`read_catalog`).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    SpiralArmsError
+        If the file is missing, has an unknown suffix, cannot be read, or repeats a
+        column name.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SpiralArmsError(f"catalog {path}: no such file")
+    if path.is_dir():
+        raise SpiralArmsError(f"catalog {path}: is a folder, not a file")
+    fmt = _format_of(path, CATALOG_SUFFIXES)
+    if fmt is None:
+        raise SpiralArmsError(
+            f"catalog {path}: unknown file type; use one of {', '.join(CATALOG_SUFFIXES)}"
+        )
+    try:
+        table = _read_raw(path, fmt)
+    except Exception as exc:  # pandas, pyarrow and astropy each raise their own error types
+        raise SpiralArmsError(f"catalog {path}: cannot read it as {fmt}: {_first_line(exc)}") from exc
+    if table.columns.duplicated().any():
+        name = table.columns[table.columns.duplicated()][0]
+        raise SpiralArmsError(f"catalog {path}: column {name!r} appears twice")
+    return table
+
+
 def read_catalog(path, schema: str = "auto", return_schema: bool = False):
     """Read a GZ2 or Kaggle Galaxy Challenge catalogue and validate its columns.
 
@@ -252,26 +292,11 @@ def read_catalog(path, schema: str = "auto", return_schema: bool = False):
         the cuts read is missing or holds a non-numeric value (the message names the
         column and row); if an id is missing or repeated.
     """
-    path = Path(path)
-    if not path.exists():
-        raise SpiralArmsError(f"catalog {path}: no such file")
-    if path.is_dir():
-        raise SpiralArmsError(f"catalog {path}: is a folder, not a file")
-    fmt = _format_of(path, CATALOG_SUFFIXES)
-    if fmt is None:
-        raise SpiralArmsError(
-            f"catalog {path}: unknown file type; use one of {', '.join(CATALOG_SUFFIXES)}"
-        )
     if schema not in ("auto", *SCHEMAS):
         raise SpiralArmsError(f"schema {schema!r}: choose gz2, kaggle or auto")
-    try:
-        table = _read_raw(path, fmt)
-    except Exception as exc:  # pandas, pyarrow and astropy each raise their own error types
-        raise SpiralArmsError(f"catalog {path}: cannot read it as {fmt}: {_first_line(exc)}") from exc
-
-    if table.columns.duplicated().any():
-        name = table.columns[table.columns.duplicated()][0]
-        raise SpiralArmsError(f"catalog {path}: column {name!r} appears twice")
+    path = Path(path)
+    table = read_table(path)
+    fmt = _format_of(path, CATALOG_SUFFIXES)
     resolved = detect_schema(table.columns, f"catalog {path}") if schema == "auto" else schema
 
     present = [c for c in id_columns(resolved) if c in table.columns]
