@@ -161,6 +161,72 @@ def _print_selection(catalog: Path, schema: str, selection, out: Path | None) ->
         console.print(f"wrote {out}")
 
 
+@app.command()
+@user_errors
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="A run folder written by 'spiralarms train'.")],
+    out: Annotated[Optional[Path], typer.Option(help="Where to write (default: the run folder).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 64,
+    workers: Annotated[int, typer.Option(min=0, help="Image-decoding worker processes.")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print metrics.json to stdout.")] = False,
+) -> None:
+    """Evaluate a run on its validation set: metrics.json, confusion matrices, Markdown table."""
+    from spiralarms.evaluation.evaluate import evaluate_run
+
+    metrics = evaluate_run(run, out, batch_size=batch_size, num_workers=workers, progress=not json_out)
+    if json_out:
+        typer.echo(json.dumps(metrics))
+        return
+    from spiralarms.evaluation.report import metrics_markdown
+
+    typer.echo(metrics_markdown(metrics))
+    typer.echo(f"wrote metrics.json, metrics.md and confusion matrices to {out or run}")
+
+
+@app.command()
+@user_errors
+def predict(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint (.ckpt) or a run folder (its best checkpoint is used).")],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="A folder of images, or a catalogue with a file or id column.")],
+    out: Annotated[Path, typer.Option(help="Output table: .parquet or .csv (by suffix).")],
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 64,
+    workers: Annotated[int, typer.Option(min=0, help="Image-decoding worker processes.")] = 0,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Rows per part file (bounds memory; the unit of resumption).")] = 4096,
+    tta: Annotated[int, typer.Option(min=1, max=8, help="Test-time augmentation views (1 = off, the paper's setting).")] = 1,
+    image_dir: Annotated[Optional[Path], typer.Option(help="Folder of the images named by a catalogue's ids or mapping.")] = None,
+    mapping: Annotated[Optional[Path], typer.Option(help="GZ2 filename mapping table (objid, sample, asset_id).")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Reuse the finished parts of an interrupted run.")] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Predict arm-number probabilities for every input; unreadable inputs keep their row with an error."""
+    from spiralarms.predict import predict_table, prediction_inputs
+    from spiralarms.training import load_classifier
+
+    model, info = load_classifier(checkpoint)
+    inputs = prediction_inputs(input_path, image_dir=image_dir, mapping=mapping)
+    summary = predict_table(
+        model,
+        inputs,
+        out,
+        classes=info["classes"],
+        crop=info["crop"],
+        grey=info["grey"],
+        batch_size=batch_size,
+        num_workers=workers,
+        chunk_size=chunk_size,
+        tta=tta,
+        resume=resume,
+        progress=not json_out,
+    )
+    if json_out:
+        typer.echo(json.dumps(summary.to_dict()))
+        return
+    typer.echo(
+        f"wrote {summary.n_inputs} rows to {summary.out} ({summary.n_errors} unreadable, kept with their error)"
+    )
+    typer.echo("  " + ", ".join(f"m={k}: {v}" for k, v in summary.counts.items()))
+
+
 def run() -> None:  # pragma: no cover - entry point for python -m spiralarms
     app(prog_name="spiralarms")
 

@@ -1,0 +1,113 @@
+"""Evaluate a trained run on its validation set: metrics.json, figures, Markdown table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from spiralarms.errors import SpiralArmsError
+from spiralarms.evaluation.figures import save_confusion_figures
+from spiralarms.evaluation.metrics import classification_metrics
+from spiralarms.evaluation.report import metrics_markdown
+
+
+def best_checkpoint(run_or_checkpoint: str | Path) -> Path:
+    """The best checkpoint of a run folder, or the checkpoint file itself.
+
+    Raises
+    ------
+    SpiralArmsError
+        If neither a ``.ckpt`` file nor a run folder with ``checkpoints/best.ckpt``.
+    """
+    path = Path(run_or_checkpoint)
+    if path.is_file():
+        return path
+    candidate = path / "checkpoints" / "best.ckpt"
+    if candidate.is_file():
+        return candidate
+    raise SpiralArmsError(f"{path}: not a checkpoint file nor a run folder with checkpoints/best.ckpt")
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    split: str = "val",
+    batch_size: int = 64,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Predict a run's validation galaxies with its best weights and write the evaluation.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run folder written by ``spiralarms train`` (``checkpoints/best.ckpt`` and
+        ``split.csv`` with ``file``, ``label`` and ``split`` columns).
+    out_dir : path, optional
+        Where to write; default the run folder.
+    split : str, default "val"
+        Which rows of ``split.csv`` to evaluate.
+    batch_size, num_workers : int
+        Prediction settings.
+    progress : bool, default True
+
+    Returns
+    -------
+    dict
+        The metrics (SPEC ``metrics.json`` contract). Files written: ``metrics.json``,
+        ``confusion_counts.png``, ``confusion_normalised.png``, ``metrics.md`` and
+        ``predictions.csv`` (per galaxy: true label, probabilities, predicted label).
+    """
+    from spiralarms.predict import predict_table
+    from spiralarms.training import load_classifier
+
+    run_dir = Path(run_dir)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir
+    split_file = run_dir / "split.csv"
+    if not split_file.is_file():
+        raise SpiralArmsError(f"{run_dir}: no split.csv; is this a run folder from 'spiralarms train'?")
+    table = pd.read_csv(split_file, dtype={"label": str, "id": str})
+    for column in ("file", "label", "split"):
+        if column not in table.columns:
+            raise SpiralArmsError(f"{split_file}: missing column {column!r}")
+    rows = table[table["split"] == split].reset_index(drop=True)
+    if rows.empty:
+        raise SpiralArmsError(f"{split_file}: no rows with split == {split!r}")
+
+    model, info = load_classifier(best_checkpoint(run_dir))
+    classes = tuple(info["classes"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    predictions_file = out_dir / "predictions.csv"
+    inputs = pd.DataFrame({"id": rows["id"] if "id" in rows else rows.index.astype(str), "file": rows["file"]})
+    predict_table(
+        model,
+        inputs,
+        predictions_file,
+        classes=classes,
+        crop=info["crop"],
+        grey=info["grey"],
+        batch_size=batch_size,
+        num_workers=num_workers,
+        resume=False,
+        progress=progress,
+    )
+    predicted = pd.read_csv(predictions_file, dtype={"label": str, "id": str, "error": str}, keep_default_na=False)
+    unreadable = predicted["error"] != ""
+    if unreadable.any():
+        first = predicted[unreadable].iloc[0]
+        raise SpiralArmsError(
+            f"{int(unreadable.sum())} validation image(s) unreadable, first {first['file']}: {first['error']}"
+        )
+    predicted.insert(2, "true_label", rows["label"].to_numpy())
+    predicted.to_csv(predictions_file, index=False)
+
+    metrics = classification_metrics(rows["label"].to_numpy(), predicted["label"].to_numpy(), classes)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    save_confusion_figures(metrics, out_dir)
+    (out_dir / "metrics.md").write_text(
+        f"# Evaluation of {run_dir.name} ({split} set, {len(rows)} galaxies)\n\n" + metrics_markdown(metrics)
+    )
+    return metrics
