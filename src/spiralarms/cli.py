@@ -227,6 +227,17 @@ def predict(
     typer.echo("  " + ", ".join(f"m={k}: {v}" for k, v in summary.counts.items()))
 
 
+def _register_plain_commands() -> None:
+    """Commands written as plain functions in their own modules, wrapped here."""
+    from spiralarms.cli_mass import mass, mpajhu_fetch
+
+    app.command("mass")(user_errors(mass))
+    app.command("fetch-mpajhu")(user_errors(mpajhu_fetch))
+
+
+_register_plain_commands()
+
+
 def run() -> None:  # pragma: no cover - entry point for python -m spiralarms
     app(prog_name="spiralarms")
 

@@ -1,0 +1,758 @@
+"""The MPA-JHU stellar-mass catalogue: reading, fetching and the paper's reliability cuts.
+
+The paper (section 6) takes total stellar masses ``LGM_TOT_P50`` (log10 of the median
+of the mass likelihood, Kroupa IMF) from the MPA-JHU catalogue of SDSS DR10, where it
+lives in the SkyServer tables ``galSpecExtra`` (masses) and ``galSpecInfo``
+(positions, redshift, flags), and keeps the rows with
+
+``RELIABLE != 0``, ``Z_WARNING == 0``, ``LGM_TOT_P50 != -9999`` and ``Z > 0``.
+
+Two forms of the catalogue are read, from local files (FITS, CSV, CSV.gz, Parquet;
+column names in any case):
+
+* one table holding the columns of ``galSpecInfo`` joined with ``galSpecExtra``
+  (a SkyServer/CasJobs query result, or :func:`fetch_mpajhu_skyserver`'s output):
+  ``Z``, ``Z_WARNING``, ``RELIABLE``, ``LGM_TOT_P50``, and an object id
+  (``DR7OBJID``, ``OBJID`` or ``BESTOBJID``) and/or ``RA``, ``DEC``;
+* the DR7 pair ``gal_info_dr7_v5_2.fit`` + ``totlgm_dr7_v5_2.fit`` (row-aligned: row
+  *i* of one describes the same spectrum as row *i* of the other). The mass file's
+  ``MEDIAN`` is ``LGM_TOT_P50``; the DR7 object id is rebuilt from ``PHOTOID``
+  (run, rerun, camcol, field, id). The DR7 release has no ``RELIABLE`` flag: that
+  cut is skipped for it, and the summary says so.
+
+Every table is returned with lower-case canonical columns: ``objid`` (nullable
+Int64), ``specobjid`` (nullable Int64), ``ra``, ``dec``, ``z``, ``z_warning``,
+``reliable``, ``lgm_tot_p50``, those present.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spiralarms.errors import SpiralArmsError
+
+#: Public DR7 MPA-JHU files (Kauffmann et al. 2003; Brinchmann et al. 2004), by role.
+MPAJHU_DR7_URLS: dict[str, str] = {
+    "info": "https://wwwmpa.mpa-garching.mpg.de/SDSS/DR7/Data/gal_info_dr7_v5_2.fit.gz",
+    "mass": "https://wwwmpa.mpa-garching.mpg.de/SDSS/DR7/Data/totlgm_dr7_v5_2.fit.gz",
+}
+
+#: The paper's SkyServer release (section 6, footnote 3).
+SKYSERVER_DATA_RELEASE = 10
+
+#: The paper's missing-mass sentinel.
+MISSING_MASS = -9999.0
+
+#: The reliability cuts in the order they are applied, named as the paper writes them.
+FILTERS: tuple[str, ...] = ("RELIABLE != 0", "Z_WARNING == 0", "LGM_TOT_P50 != -9999", "Z > 0")
+
+#: Accepted source columns of each canonical column (lower case), in order of preference.
+#: ``dr7objid`` comes first because the GZ2 ids are DR7 object ids; ``bestobjid`` is a
+#: DR8+ id that matches a DR7 id only by position.
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "objid": ("dr7objid", "objid", "bestobjid", "photoid"),
+    "specobjid": ("specobjid",),
+    "ra": ("ra",),
+    "dec": ("dec",),
+    "z": ("z",),
+    "z_warning": ("z_warning",),
+    "reliable": ("reliable",),
+    "lgm_tot_p50": ("lgm_tot_p50", "median"),
+}
+
+#: Columns that the cuts read (``reliable`` is optional for the DR7 pair only).
+REQUIRED: tuple[str, ...] = ("z", "z_warning", "reliable", "lgm_tot_p50")
+
+_ID_COLUMNS = frozenset({"specobjid", "objid", "bestobjid", "dr7objid"})
+_VALUE_NAMES = frozenset(a for k, v in COLUMN_ALIASES.items() if k not in ("objid", "specobjid") for a in v)
+_TABLE_SUFFIXES = {
+    ".fits.gz": "fits",
+    ".fit.gz": "fits",
+    ".fits": "fits",
+    ".fit": "fits",
+    ".fts": "fits",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv.gz": "csv",
+    ".csv": "csv",
+}
+
+
+@dataclass
+class FilterCounts:
+    """How many catalogue rows each reliability cut removed, applied in order.
+
+    Attributes
+    ----------
+    n_input : int
+        Rows read.
+    removed : dict of str to int or None
+        Rows removed by each cut of :data:`FILTERS`, in order; ``None`` for a cut
+        that was skipped (its column is absent, as ``RELIABLE`` in DR7). A missing
+        value (NaN, empty cell) in a cut's column fails that cut.
+    n_kept : int
+        Rows left after all the cuts.
+    notes : list of str
+        Remarks (a skipped cut).
+    """
+
+    n_input: int
+    removed: dict[str, int | None]
+    n_kept: int
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-ready counts.
+
+        Returns
+        -------
+        dict
+            ``{"n_input", "removed": {cut: int or None}, "n_kept", "notes"}``.
+        """
+        return {
+            "n_input": int(self.n_input),
+            "removed": {k: (None if v is None else int(v)) for k, v in self.removed.items()},
+            "n_kept": int(self.n_kept),
+            "notes": list(self.notes),
+        }
+
+
+@dataclass
+class MPAJHUCatalogue:
+    """An MPA-JHU table in canonical columns, with where it came from.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        Canonical lower-case columns (see the module docstring), one row per spectrum.
+    source : str
+        The file or files read, for messages.
+    id_origin : str or None
+        The catalogue column that ``objid`` was taken from (``"DR7OBJID"``,
+        ``"BESTOBJID"``, ``"PHOTOID"``, ...), or ``None`` when it has no object id.
+    filters : FilterCounts or None
+        The reliability cuts' counts, once :func:`apply_reliability_filters` ran.
+    """
+
+    table: pd.DataFrame = field(repr=False)
+    source: str
+    id_origin: str | None
+    filters: FilterCounts | None = None
+
+    @property
+    def has_positions(self) -> bool:
+        """Whether the table has ``ra`` and ``dec`` (needed for sky matching)."""
+        return {"ra", "dec"} <= set(self.table.columns)
+
+    @property
+    def has_ids(self) -> bool:
+        """Whether the table has an SDSS object id (needed for id matching)."""
+        return "objid" in self.table.columns
+
+
+def dr7_objid(run, rerun, camcol, field_, obj, sky_version: int = 1) -> np.ndarray:
+    """SDSS CAS object ids from photometric identifiers.
+
+    The bits of an SDSS ``objID`` are: 59-62 sky version, 48-58 rerun, 32-47 run,
+    29-31 camcol, 28 first field (0), 16-27 field, 0-15 object number. DR7 ids have
+    sky version 1 (e.g. ``587722981741363294`` is run 752, rerun 40, camcol 1, field
+    263, object 94).
+
+    Parameters
+    ----------
+    run, rerun, camcol, field_, obj : array-like of int
+        The photometric identifiers (the five entries of MPA-JHU's ``PHOTOID``).
+    sky_version : int, default 1
+        1 for DR7, 2 for DR8 and later.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+    """
+    parts = [np.asarray(a, dtype=np.int64) for a in (run, rerun, camcol, field_, obj)]
+    run, rerun, camcol, field_, obj = parts
+    if (
+        np.any((run < 0) | (run >= 1 << 16))
+        or np.any((rerun < 0) | (rerun >= 1 << 11))
+        or np.any((camcol < 0) | (camcol >= 1 << 3))
+        or np.any((field_ < 0) | (field_ >= 1 << 12))
+        or np.any((obj < 0) | (obj >= 1 << 16))
+    ):
+        raise SpiralArmsError("PHOTOID: a run, rerun, camcol, field or id is out of the objID bit range")
+    return (np.int64(sky_version) << 59) | (rerun << 48) | (run << 32) | (camcol << 29) | (field_ << 16) | obj
+
+
+def _format_of(path: Path) -> str | None:
+    name = path.name.lower()
+    for suffix, fmt in _TABLE_SUFFIXES.items():
+        if name.endswith(suffix):
+            return fmt
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _exact_ids(values, source: str, column: str) -> pd.Series:
+    """Ids as nullable Int64, exactly: SDSS ids do not survive a trip through a double."""
+    series = pd.Series(values)
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        raise SpiralArmsError(f"{source}: id column {column!r} holds booleans, not ids")
+    if pd.api.types.is_integer_dtype(dtype):
+        if pd.api.types.is_unsigned_integer_dtype(dtype) and series.max(skipna=True) > np.iinfo(np.int64).max:
+            raise SpiralArmsError(f"{source}: id column {column!r} has values beyond the int64 range")
+        return series.astype("Int64")
+    if pd.api.types.is_float_dtype(dtype):
+        array = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = array[np.isfinite(array)]
+        if np.all(np.mod(finite, 1) == 0) and np.all(np.abs(finite) < 2**53):
+            return pd.Series(pd.array([None if np.isnan(v) else int(v) for v in array], dtype="Int64"))
+        raise SpiralArmsError(
+            f"{source}: id column {column!r} is stored as floating point, which cannot hold "
+            f"SDSS ids exactly; store it as integers or text"
+        )
+    out = []
+    for position, value in enumerate(series.tolist()):
+        if isinstance(value, bytes):
+            value = value.decode("ascii", "replace")
+        missing = value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+        text = "" if missing else str(value).strip()
+        if text == "" or text.lower() in ("nan", "null", "none", "<na>"):
+            out.append(None)
+            continue
+        try:
+            number = int(text)
+        except ValueError:
+            raise SpiralArmsError(
+                f"{source}: id column {column!r} has a non-integer value {text!r} in row {position + 1}"
+            ) from None
+        if not -(2**63) <= number < 2**63:
+            raise SpiralArmsError(f"{source}: id column {column!r} value {text} is beyond the int64 range")
+        out.append(number)
+    return pd.Series(pd.array(out, dtype="Int64"))
+
+
+def _numeric(values: pd.Series, source: str, column: str) -> np.ndarray:
+    """A value column as float64, NaN for empty cells; a text cell is an error."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy(dtype=np.float64)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = (numeric.isna() & values.notna() & (values.astype(str).str.strip() != "")).to_numpy()
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        raise SpiralArmsError(
+            f"{source}: column {column!r} has a non-numeric value {values.iloc[position]!r} in row {position + 1}"
+        )
+    return numeric.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _read_fits(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The columns of interest of a FITS table; ``PHOTOID`` becomes a DR7 objid column ``photoid``."""
+    from astropy.table import Table
+
+    table = Table.read(path, format="fits")
+    names = {name.lower(): name for name in table.colnames}
+    wanted = [n for lower, n in names.items() if lower in _ID_COLUMNS | _VALUE_NAMES and table[n].ndim == 1]
+    # to_pandas turns masked integers into nullable Int64 and masked floats into NaN.
+    frame = table[wanted].to_pandas() if wanted else pd.DataFrame(index=range(len(table)))
+    frame = frame.rename(columns=str.lower).reset_index(drop=True)
+    if "photoid" in names:
+        values = np.ma.filled(np.ma.asarray(table[names["photoid"]]), 0)
+        if values.ndim != 2 or values.shape[1] < 5:
+            raise SpiralArmsError(f"mpajhu {path}: column 'PHOTOID' should hold (run, rerun, camcol, field, id)")
+        frame["photoid"] = dr7_objid(values[:, 0], values[:, 1], values[:, 2], values[:, 3], values[:, 4])
+    return frame, names
+
+
+def _read_one(path) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Read one file; returns lower-cased columns of interest and ``{lower: original name}``."""
+    path = Path(path)
+    if not path.exists():
+        raise SpiralArmsError(f"mpajhu {path}: no such file")
+    if path.is_dir():
+        raise SpiralArmsError(f"mpajhu {path}: is a folder, not a file")
+    fmt = _format_of(path)
+    if fmt is None:
+        raise SpiralArmsError(f"mpajhu {path}: unknown file type; use one of {', '.join(_TABLE_SUFFIXES)}")
+    try:
+        if fmt == "fits":
+            frame, names = _read_fits(path)
+        else:
+            if fmt == "csv":
+                header = pd.read_csv(path, nrows=0).columns
+                as_text = {c: str for c in header if str(c).strip().lower() in _ID_COLUMNS}
+                raw = pd.read_csv(path, dtype=as_text)
+            else:
+                raw = pd.read_parquet(path)
+            names = {str(c).strip().lower(): str(c) for c in raw.columns}
+            if len(names) != len(raw.columns):
+                raise SpiralArmsError(f"mpajhu {path}: two columns differ only in case")
+            keep = [c for c in raw.columns if str(c).strip().lower() in _ID_COLUMNS | _VALUE_NAMES]
+            frame = raw[keep].rename(columns=lambda c: str(c).strip().lower())
+    except SpiralArmsError:
+        raise
+    except Exception as exc:  # astropy, pandas and pyarrow each raise their own error types
+        raise SpiralArmsError(f"mpajhu {path}: cannot read it as {fmt}: {_first_line(exc)}") from exc
+    return frame.reset_index(drop=True), names
+
+
+def _canonical(frame: pd.DataFrame, names: dict[str, str], source: str) -> tuple[pd.DataFrame, str | None]:
+    """Canonical columns from one raw frame; the id's original column name."""
+    out = pd.DataFrame(index=frame.index)
+    id_origin = None
+    for canonical, aliases in COLUMN_ALIASES.items():
+        found = next((a for a in aliases if a in frame.columns), None)
+        if found is None:
+            continue
+        original = names.get(found, found)
+        if canonical in ("objid", "specobjid"):
+            out[canonical] = _exact_ids(frame[found], f"mpajhu {source}", original).array
+            if canonical == "objid":
+                id_origin = original
+        else:
+            out[canonical] = _numeric(frame[found], f"mpajhu {source}", original)
+    return out, id_origin
+
+
+def read_mpajhu(paths, *, require_reliable: bool | None = None) -> MPAJHUCatalogue:
+    """Read the MPA-JHU catalogue from one table or from the DR7 file pair.
+
+    Parameters
+    ----------
+    paths : path or sequence of one or two paths
+        One table with all the columns (DR10 ``galSpecInfo`` + ``galSpecExtra``), or
+        the two row-aligned DR7 files ``gal_info_dr7_v5_2.fit[.gz]`` and
+        ``totlgm_dr7_v5_2.fit[.gz]`` in either order (the one with ``Z`` is the
+        information file; the one with ``MEDIAN`` or ``LGM_TOT_P50`` the mass file).
+    require_reliable : bool, optional
+        Whether a missing ``RELIABLE`` column is an error. Default: yes for one
+        table, no for the DR7 pair (DR7 has no such flag; the cut is then skipped).
+
+    Returns
+    -------
+    MPAJHUCatalogue
+        Unfiltered; see :func:`apply_reliability_filters`.
+
+    Raises
+    ------
+    SpiralArmsError
+        If a file is missing or unreadable, a column that the cuts read is absent
+        (the message names the file and the column), the table has neither an object
+        id nor ``RA``/``DEC``, or the DR7 pair differs in length.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = [Path(p) for p in paths]
+    if len(paths) not in (1, 2):
+        raise SpiralArmsError(f"mpajhu: give one catalogue table or the DR7 pair of files, not {len(paths)} files")
+    if require_reliable is None:
+        require_reliable = len(paths) == 1
+
+    if len(paths) == 1:
+        frame, names = _read_one(paths[0])
+        table, id_origin = _canonical(frame, names, str(paths[0]))
+        source = str(paths[0])
+        _check_required(table, {c: str(paths[0]) for c in REQUIRED}, require_reliable)
+    else:
+        (frame_a, names_a), (frame_b, names_b) = (_read_one(p) for p in paths)
+        a_is_info = "z" in frame_a.columns
+        b_is_info = "z" in frame_b.columns
+        if a_is_info == b_is_info:
+            raise SpiralArmsError(
+                f"mpajhu {paths[0]}, {paths[1]}: expected the DR7 pair (one file with 'Z', the "
+                f"gal_info file; one with 'MEDIAN' or 'LGM_TOT_P50', the totlgm file)"
+            )
+        (info_path, info, info_names), (mass_path, mass, mass_names) = (
+            ((paths[0], frame_a, names_a), (paths[1], frame_b, names_b))
+            if a_is_info
+            else ((paths[1], frame_b, names_b), (paths[0], frame_a, names_a))
+        )
+        if len(info) != len(mass):
+            raise SpiralArmsError(
+                f"mpajhu {info_path} has {len(info)} rows but {mass_path} has {len(mass)}: "
+                f"the DR7 files are joined row by row and must have the same length"
+            )
+        info_table, id_origin = _canonical(info, info_names, str(info_path))
+        mass_only = mass[[c for c in mass.columns if c in COLUMN_ALIASES["lgm_tot_p50"]]]
+        mass_table, _ = _canonical(mass_only, mass_names, str(mass_path))
+        table = pd.concat([info_table, mass_table], axis=1)
+        source = f"{info_path} + {mass_path}"
+        where = {c: str(info_path) for c in REQUIRED}
+        where["lgm_tot_p50"] = str(mass_path)
+        _check_required(table, where, require_reliable)
+
+    if "objid" not in table.columns and not {"ra", "dec"} <= set(table.columns):
+        missing = "RA" if "ra" not in table.columns else "DEC"
+        raise SpiralArmsError(
+            f"mpajhu {source}: missing column {missing!r}: the catalogue needs RA and DEC or an "
+            f"object id (DR7OBJID, OBJID, BESTOBJID or PHOTOID) to be cross-matched"
+        )
+    return MPAJHUCatalogue(table=table.reset_index(drop=True), source=source, id_origin=id_origin)
+
+
+def _check_required(table: pd.DataFrame, where: dict[str, str], require_reliable: bool) -> None:
+    for column in REQUIRED:
+        if column in table.columns:
+            continue
+        if column == "reliable" and not require_reliable:
+            continue
+        wanted = COLUMN_ALIASES[column]
+        label = wanted[0].upper() + (f" (or {', '.join(a.upper() for a in wanted[1:])})" if len(wanted) > 1 else "")
+        raise SpiralArmsError(f"mpajhu {where[column]}: missing column {label!r}")
+
+
+def apply_reliability_filters(catalogue: MPAJHUCatalogue) -> MPAJHUCatalogue:
+    """Keep the rows with trustworthy properties (paper section 6), counting each cut.
+
+    The cuts, applied one after the other: ``RELIABLE != 0``, ``Z_WARNING == 0``,
+    ``LGM_TOT_P50 != -9999`` (and finite), ``Z > 0``. A missing value fails the cut
+    that reads it. Without a ``RELIABLE`` column (the DR7 files) that cut is skipped
+    and noted.
+
+    Parameters
+    ----------
+    catalogue : MPAJHUCatalogue
+        As returned by :func:`read_mpajhu`.
+
+    Returns
+    -------
+    MPAJHUCatalogue
+        The kept rows (index ``0..n-1``), with :attr:`~MPAJHUCatalogue.filters` set.
+    """
+    table = catalogue.table
+    keep = np.ones(len(table), dtype=bool)
+    removed: dict[str, int | None] = {}
+    notes: list[str] = []
+    tests = {
+        "RELIABLE != 0": lambda t: t["reliable"].to_numpy() != 0 if "reliable" in t else None,
+        "Z_WARNING == 0": lambda t: t["z_warning"].to_numpy() == 0,
+        # NaN is not -9999 either, but a missing mass cannot enter the statistics.
+        "LGM_TOT_P50 != -9999": lambda t: (
+            (t["lgm_tot_p50"].to_numpy() != MISSING_MASS) & np.isfinite(t["lgm_tot_p50"].to_numpy())
+        ),
+        "Z > 0": lambda t: t["z"].to_numpy() > 0,
+    }
+    for name in FILTERS:
+        passed = tests[name](table)
+        if passed is None:
+            removed[name] = None
+            notes.append(f"{name} skipped: {catalogue.source} has no RELIABLE column (as the DR7 files)")
+            continue
+        if name == "RELIABLE != 0":
+            passed = passed & ~np.isnan(table["reliable"].to_numpy())
+        removed[name] = int(np.count_nonzero(keep & ~passed))
+        keep &= passed
+    kept = table.loc[keep].reset_index(drop=True)
+    counts = FilterCounts(n_input=len(table), removed=removed, n_kept=len(kept), notes=notes)
+    return replace(catalogue, table=kept, filters=counts)
+
+
+def load_mpajhu(paths, *, require_reliable: bool | None = None) -> MPAJHUCatalogue:
+    """Read the catalogue and apply the paper's reliability cuts.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+        See :func:`read_mpajhu`.
+    require_reliable : bool, optional
+        See :func:`read_mpajhu`.
+
+    Returns
+    -------
+    MPAJHUCatalogue
+        Filtered, with the counts in ``filters``.
+    """
+    return apply_reliability_filters(read_mpajhu(paths, require_reliable=require_reliable))
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+def download(url: str, dest, *, timeout: float = 60.0, block_bytes: int = 1 << 20) -> Path:
+    """Download a file, resumably: bytes go to ``<dest>.part``, renamed when complete.
+
+    An interrupted download resumes from the ``.part`` file with an HTTP ``Range``
+    request; a server that ignores ranges sends the whole file again. A file that
+    is already at ``dest`` is not downloaded again.
+
+    Parameters
+    ----------
+    url : str
+        ``http``, ``https`` or ``file`` URL.
+    dest : path
+        Where the complete file goes; parent folders are created.
+    timeout : float, default 60
+        Seconds to wait for the server.
+    block_bytes : int, default 1 MiB
+        Bytes read and written at a time.
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest``.
+
+    Raises
+    ------
+    SpiralArmsError
+        If the server cannot be reached or answers with an error, or the download
+        ends short (the ``.part`` file is kept, so running again resumes).
+    """
+    dest = Path(dest)
+    if dest.exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": "spiralarms"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # the range starts at the end: the part is whole
+            os.replace(part, dest)
+            return dest
+        raise SpiralArmsError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SpiralArmsError(
+            f"{url}: cannot download ({reason}); without a network, download it elsewhere and pass the file"
+        ) from exc
+    with response:
+        status = getattr(response, "status", 200)
+        resumed = have > 0 and status == 206
+        start = have if resumed else 0
+        content_range = response.headers.get("Content-Range", "")
+        if resumed and content_range.startswith("bytes "):
+            first = int(content_range[6:].split("-", 1)[0])
+            if first != have:  # the server sent another range: start over
+                response.close()
+                part.unlink(missing_ok=True)
+                return download(url, dest, timeout=timeout, block_bytes=block_bytes)
+        length = response.headers.get("Content-Length")
+        expected = start + int(length) if length is not None else None
+        with open(part, "ab" if resumed else "wb") as handle:
+            while True:
+                block = response.read(block_bytes)
+                if not block:
+                    break
+                handle.write(block)
+    size = part.stat().st_size
+    if expected is not None and size != expected:
+        raise SpiralArmsError(f"{url}: download ended at {size} of {expected} bytes; run again to resume from {part}")
+    os.replace(part, dest)
+    return dest
+
+
+def fetch_mpajhu_dr7(folder, *, urls: dict[str, str] | None = None, timeout: float = 60.0) -> tuple[Path, Path]:
+    """Download the public DR7 MPA-JHU pair (``gal_info`` and ``totlgm``), resumably.
+
+    Parameters
+    ----------
+    folder : path
+        Where the files go (kept under their own names); files already there are
+        not downloaded again.
+    urls : dict, optional
+        ``{"info": url, "mass": url}``; default :data:`MPAJHU_DR7_URLS`.
+    timeout : float, default 60
+        Seconds to wait for the server.
+
+    Returns
+    -------
+    (info_path, mass_path) : tuple of pathlib.Path
+        Ready for :func:`read_mpajhu`.
+    """
+    urls = dict(MPAJHU_DR7_URLS if urls is None else urls)
+    folder = Path(folder)
+    paths = []
+    for role in ("info", "mass"):
+        if role not in urls:
+            raise SpiralArmsError(f"fetch_mpajhu_dr7: no URL for the {role!r} file")
+        name = urls[role].rstrip("/").rsplit("/", 1)[-1]
+        paths.append(download(urls[role], folder / name, timeout=timeout))
+    return paths[0], paths[1]
+
+
+def skyserver_query(after_specobjid: int, top: int) -> str:
+    """The SkyServer SQL for one chunk of the DR10 MPA-JHU catalogue.
+
+    ``galSpecInfo`` joined with ``galSpecExtra`` on ``specObjID``; ``SpecObjAll``
+    gives ``bestObjID`` (the DR8+ photometric id) and ``PhotoObjDR7`` (the DR7-DR8
+    photometric cross-match) the ``dr7objid`` that GZ2 galaxies carry. Chunks are
+    taken in ``specObjID`` order after the last id already fetched (keyset paging), so
+    a fetch resumes where it stopped.
+
+    Parameters
+    ----------
+    after_specobjid : int
+        Fetch rows with a larger ``specObjID`` (``-1`` for the first chunk).
+    top : int
+        Rows per chunk.
+
+    Returns
+    -------
+    str
+    """
+    return (
+        f"SELECT TOP {int(top)} i.specObjID AS specobjid, s.bestObjID AS bestobjid, "
+        "p7.dr7objid AS dr7objid, i.ra AS ra, i.dec AS dec, i.z AS z, "
+        "i.z_warning AS z_warning, i.reliable AS reliable, e.lgm_tot_p50 AS lgm_tot_p50 "
+        "FROM galSpecInfo AS i "
+        "JOIN galSpecExtra AS e ON e.specObjID = i.specObjID "
+        "JOIN SpecObjAll AS s ON s.specObjID = i.specObjID "
+        "LEFT OUTER JOIN PhotoObjDR7 AS p7 ON p7.dr8objid = s.bestObjID "
+        f"WHERE i.specObjID > {int(after_specobjid)} "
+        "ORDER BY i.specObjID"
+    )
+
+
+def _astroquery_sql(data_release: int, timeout: float) -> Callable[[str], object]:
+    try:
+        from astroquery.sdss import SDSS
+    except ImportError as exc:
+        raise SpiralArmsError(
+            "fetching from SkyServer needs astroquery (pip install astroquery); or pass a local "
+            "MPA-JHU file with --mpajhu"
+        ) from exc
+
+    def query(sql: str):
+        try:
+            return SDSS.query_sql(sql, data_release=data_release, timeout=timeout, cache=False)
+        except Exception as exc:  # astroquery raises requests', its own and astropy's errors
+            raise SpiralArmsError(f"SkyServer DR{data_release}: query failed: {_first_line(exc)}") from exc
+
+    return query
+
+
+def _as_frame(result) -> pd.DataFrame:
+    if result is None:
+        return pd.DataFrame()
+    if isinstance(result, pd.DataFrame):
+        return result
+    return result.to_pandas()
+
+
+def fetch_mpajhu_skyserver(
+    folder,
+    *,
+    chunk_rows: int = 50_000,
+    data_release: int = SKYSERVER_DATA_RELEASE,
+    timeout: float = 600.0,
+    query: Callable[[str], object] | None = None,
+    max_chunks: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Fetch the DR10 MPA-JHU catalogue from SkyServer in resumable chunks.
+
+    Each chunk (``chunk_rows`` rows in ``specObjID`` order, see
+    :func:`skyserver_query`) is written atomically to ``folder/chunks/chunk-NNNNN.csv``;
+    a later call skips the finished chunks and continues after the last
+    ``specObjID`` fetched. When a chunk comes back short the catalogue is complete:
+    the chunks are joined into ``folder/mpajhu_dr<release>.parquet``.
+
+    Parameters
+    ----------
+    folder : path
+        Cache folder.
+    chunk_rows : int, default 50000
+        Rows per query (SkyServer answers at most 500000).
+    data_release : int, default 10
+        SDSS data release (the MPA-JHU galSpec tables are the same from DR8 on).
+    timeout : float, default 600
+        Seconds per query.
+    query : callable, optional
+        ``query(sql) -> astropy Table, DataFrame or None``; default
+        ``astroquery.sdss.SDSS.query_sql`` (imported only here).
+    max_chunks : int, optional
+        Stop after fetching this many new chunks (the rest on a later call).
+    progress : callable, optional
+        ``progress(chunk_index, rows_in_chunk)`` after each chunk.
+
+    Returns
+    -------
+    pathlib.Path
+        The joined catalogue, or the chunk folder when ``max_chunks`` stopped early.
+    """
+    if chunk_rows < 1:
+        raise SpiralArmsError(f"chunk_rows must be at least 1, not {chunk_rows}")
+    folder = Path(folder)
+    chunks = folder / "chunks"
+    chunks.mkdir(parents=True, exist_ok=True)
+    final = folder / f"mpajhu_dr{data_release}.parquet"
+    done = chunks / "COMPLETE"
+    if final.exists():
+        return final
+    if query is None and not done.exists():
+        query = _astroquery_sql(data_release, timeout)
+
+    existing = sorted(chunks.glob("chunk-*.csv"))
+    after = -1
+    if existing:
+        last = pd.read_csv(existing[-1], dtype={"specobjid": str}, usecols=["specobjid"])
+        if len(last):
+            after = max(int(v) for v in last["specobjid"])
+    fetched = 0
+    index = len(existing)
+    while not done.exists():
+        if max_chunks is not None and fetched >= max_chunks:
+            return chunks
+        frame = _as_frame(query(skyserver_query(after, chunk_rows)))
+        frame.columns = [str(c).lower() for c in frame.columns]
+        if len(frame):
+            if "specobjid" not in frame.columns:
+                raise SpiralArmsError("SkyServer answer has no specobjid column; cannot page through it")
+            path = chunks / f"chunk-{index:05d}.csv"
+            tmp = path.with_name(path.name + ".part")
+            frame.to_csv(tmp, index=False)
+            os.replace(tmp, path)
+            after = max(int(v) for v in frame["specobjid"])
+            index += 1
+        fetched += 1
+        if progress is not None:
+            progress(index, len(frame))
+        if len(frame) < chunk_rows:
+            done.write_text("the last chunk came back short: the catalogue is complete\n")
+
+    parts = sorted(chunks.glob("chunk-*.csv"))
+    if not parts:
+        raise SpiralArmsError(f"SkyServer DR{data_release}: the MPA-JHU query returned no rows")
+    frames = [pd.read_csv(p, dtype={c: str for c in _ID_COLUMNS}) for p in parts]
+    joined = pd.concat(frames, ignore_index=True)
+    for column in joined.columns:
+        if column in _ID_COLUMNS:
+            joined[column] = _exact_ids(joined[column], str(chunks), column).to_numpy()
+    tmp = final.with_name(final.name + ".part")
+    joined.to_parquet(tmp, index=False)
+    os.replace(tmp, final)
+    return final
+
+
+__all__ = [
+    "COLUMN_ALIASES",
+    "FILTERS",
+    "MISSING_MASS",
+    "MPAJHU_DR7_URLS",
+    "FilterCounts",
+    "MPAJHUCatalogue",
+    "apply_reliability_filters",
+    "download",
+    "dr7_objid",
+    "fetch_mpajhu_dr7",
+    "fetch_mpajhu_skyserver",
+    "load_mpajhu",
+    "read_mpajhu",
+    "skyserver_query",
+]

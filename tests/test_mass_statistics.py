@@ -1,0 +1,172 @@
+"""Table 4 statistics: KS and t tests of a class against the whole sample, and the paper's numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from spiralarms.errors import SpiralArmsError
+from spiralarms.science.statistics import (
+    TABLE4_CLASSES,
+    TABLE4_COLUMNS,
+    compare_to_whole_sample,
+    student_t_p_value,
+    t_test,
+    table4,
+    table4_markdown,
+)
+
+SAMPLE = np.array([10.9, 11.3, 10.7, 11.8, 11.1])
+OTHERS = np.array([10.2, 10.5, 9.8, 10.9, 10.1, 10.4, 11.0, 9.9])
+WHOLE = np.concatenate([SAMPLE, OTHERS])
+
+#: The paper's Table 4: (source, m, n, KS statistic, KS p, t statistic, t p). N = 11291.
+PAPER_TABLE4 = [
+    ("Label", "1", 161, 0.1196, 0.0194, 2.4429, 0.0146),
+    ("Label", "2", 10290, 0.0021, 1.0000, -0.1116, 0.9111),
+    ("Label", "3", 290, 0.0644, 0.1825, -0.3531, 0.7240),
+    ("Label", "4,5+", 54, 0.0610, 0.9807, 0.0946, 0.9247),
+    ("Label", "?", 496, 0.0262, 0.9853, -0.4439, 0.6571),
+    ("B0", "1", 581, 0.0322, 0.6209, -0.0263, 0.9790),
+    ("B0", "2", 8477, 0.0036, 1.0000, -0.4447, 0.6565),
+    ("B0", "3", 1287, 0.0198, 0.7460, 0.7917, 0.4285),
+    ("B0", "4,5+", 44, 0.1078, 0.6467, -0.1826, 0.8551),
+    ("B0", "?", 902, 0.0263, 0.5990, 0.8407, 0.4005),
+    ("V2M", "1", 641, 0.0190, 0.9773, 0.2750, 0.7834),
+    ("V2M", "2", 7895, 0.0040, 1.0000, -0.4901, 0.6241),
+    ("V2M", "3", 1590, 0.0218, 0.5173, 0.1611, 0.8721),
+    ("V2M", "4,5+", 62, 0.0628, 0.9547, 0.3180, 0.7505),
+    ("V2M", "?", 1103, 0.0317, 0.2597, 1.1671, 0.2432),
+]
+PAPER_N = 11291
+
+
+def test_table4_rows_are_the_papers():
+    assert TABLE4_CLASSES == ("1", "2", "3", "4,5+", "?")
+    assert TABLE4_COLUMNS == (
+        "source", "class", "n", "ks_stat", "ks_p", "t_stat", "t_p_two_sided",
+        "t_p_one_sided", "welch_t_stat", "welch_p_two_sided",
+    )  # fmt: skip
+
+
+def test_against_scipy():
+    c = compare_to_whole_sample(SAMPLE, WHOLE)
+    ks = stats.ks_2samp(SAMPLE, WHOLE)
+    student = stats.ttest_ind(SAMPLE, WHOLE, equal_var=True)
+    welch = stats.ttest_ind(SAMPLE, WHOLE, equal_var=False)
+    assert c.n == 5
+    assert (c.ks_stat, c.ks_p) == pytest.approx((ks.statistic, ks.pvalue))
+    assert (c.t_stat, c.t_p_two_sided) == pytest.approx((student.statistic, student.pvalue))
+    assert (c.welch_t_stat, c.welch_p_two_sided) == pytest.approx((welch.statistic, welch.pvalue))
+    assert c.t_p_one_sided == pytest.approx(stats.ttest_ind(SAMPLE, WHOLE, alternative="greater").pvalue)
+
+
+def test_student_t_by_the_textbook_formula():
+    n1, n2 = len(SAMPLE), len(WHOLE)
+    pooled = ((n1 - 1) * SAMPLE.var(ddof=1) + (n2 - 1) * WHOLE.var(ddof=1)) / (n1 + n2 - 2)
+    t = (SAMPLE.mean() - WHOLE.mean()) / np.sqrt(pooled * (1 / n1 + 1 / n2))
+    p_two = 2 * stats.t.sf(abs(t), n1 + n2 - 2)
+    got_t, got_two, got_one = t_test(SAMPLE, WHOLE)
+    assert got_t == pytest.approx(t, rel=1e-12)
+    assert got_two == pytest.approx(p_two, rel=1e-9)
+    assert got_one == pytest.approx(p_two / 2, rel=1e-9)
+
+
+def test_welch_t_by_the_textbook_formula():
+    v1, v2 = SAMPLE.var(ddof=1) / len(SAMPLE), WHOLE.var(ddof=1) / len(WHOLE)
+    t = (SAMPLE.mean() - WHOLE.mean()) / np.sqrt(v1 + v2)
+    df = (v1 + v2) ** 2 / (v1**2 / (len(SAMPLE) - 1) + v2**2 / (len(WHOLE) - 1))
+    got_t, got_two, got_one = t_test(SAMPLE, WHOLE, equal_var=False)
+    assert got_t == pytest.approx(t, rel=1e-12)
+    assert got_two == pytest.approx(2 * stats.t.sf(abs(t), df), rel=1e-9)
+    assert got_one == pytest.approx(got_two / 2, rel=1e-9)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_one_sided_p_is_on_the_side_of_the_sign(sign):
+    sample = 10.5 + sign * (SAMPLE - 10.5)
+    whole = np.concatenate([sample, OTHERS])
+    t, two, one = t_test(sample, whole)
+    assert np.sign(t) == sign
+    side = "greater" if sign > 0 else "less"
+    assert one == pytest.approx(stats.ttest_ind(sample, whole, alternative=side).pvalue)
+    assert one == pytest.approx(two / 2)
+    assert one < 0.5
+
+
+def test_papers_label_row_m1_is_a_two_sided_student_p():
+    """n = 161 against the parent sample of 11291, t = 2.4429: the paper prints p = 0.0146."""
+    assert student_t_p_value(2.4429, 161, PAPER_N) == pytest.approx(0.0146, abs=5e-5)
+    assert student_t_p_value(2.4429, 161, PAPER_N, "signed") == pytest.approx(0.0073, abs=5e-5)
+    assert student_t_p_value(2.4429, 161, PAPER_N, "greater") == pytest.approx(0.0073, abs=5e-5)
+    assert student_t_p_value(-2.4429, 161, PAPER_N, "less") == pytest.approx(0.0073, abs=5e-5)
+    # Welch's test, with the class's variance like the parent's, has about 165 degrees
+    # of freedom: its p would print as 0.0156, not 0.0146.
+    a, b = 1 / 161, 1 / PAPER_N
+    welch_df = (a + b) ** 2 / (a**2 / 160 + b**2 / (PAPER_N - 1))
+    assert round(2 * stats.t.sf(2.4429, welch_df), 4) == 0.0156
+
+
+@pytest.mark.parametrize("row", PAPER_TABLE4, ids=lambda r: f"{r[0]}-{r[1]}")
+def test_every_paper_t_row_fits_student_two_sided(row):
+    _, _, n, _, _, t, p = row
+    # t is printed to 4 decimals: allow its rounding.
+    bounds = [student_t_p_value(t + d, n, PAPER_N) for d in (-5e-5, 5e-5)]
+    assert min(bounds) - 5e-5 <= p <= max(bounds) + 5e-5
+
+
+def test_paper_sample_sizes_add_up_to_the_matched_sample():
+    for source in ("Label", "B0", "V2M"):
+        assert sum(r[2] for r in PAPER_TABLE4 if r[0] == source) == PAPER_N
+
+
+def test_ks_detects_a_shifted_class_and_not_an_unshifted_one():
+    rng = np.random.default_rng(7)
+    classes = rng.choice(["1", "2", "3", "4,5+", "?"], size=4000, p=[0.1, 0.6, 0.1, 0.1, 0.1])
+    masses = rng.normal(10.5, 0.5, size=len(classes))
+    masses[classes == "1"] += 0.3
+    table = table4(masses, classes, source="synthetic")
+    by_class = table.set_index("class")
+    assert by_class.loc["1", "ks_p"] < 1e-6 and by_class.loc["1", "t_stat"] > 0
+    assert by_class.loc["1", "t_p_two_sided"] < 1e-6
+    assert by_class.loc["3", "ks_p"] > 0.05 and by_class.loc["?", "ks_p"] > 0.05
+    assert table["n"].sum() == 4000
+
+
+def test_table4_layout_with_empty_and_single_galaxy_classes():
+    masses = np.array([10.0, 10.2, 10.4, 10.6, 10.8, 11.0, 10.1])
+    classes = np.array(["2", "2", "2", "2", "2", "2", "1"])  # one m = 1, no m = 3, 4,5+, ?
+    table = table4(masses, classes, source="labels")
+    assert list(table.columns) == list(TABLE4_COLUMNS)
+    assert table["class"].tolist() == list(TABLE4_CLASSES)
+    assert table["n"].tolist() == [1, 6, 0, 0, 0]
+    assert (table["source"] == "labels").all()
+    single = table.iloc[0]
+    assert np.isfinite(single["ks_stat"]) and np.isnan(single["welch_t_stat"])
+    assert table.iloc[2:][["ks_stat", "ks_p", "t_stat", "t_p_two_sided", "t_p_one_sided"]].isna().all().all()
+
+
+def test_table4_rejects_bad_input():
+    with pytest.raises(SpiralArmsError, match="'4'"):
+        table4([10.0, 10.1], ["4", "2"], source="x")
+    with pytest.raises(SpiralArmsError, match="finite"):
+        table4([10.0, np.nan], ["1", "2"], source="x")
+    with pytest.raises(SpiralArmsError, match="2 masses but 1"):
+        table4([10.0, 10.1], ["1"], source="x")
+
+
+def test_markdown_table_in_the_papers_layout():
+    rng = np.random.default_rng(1)
+    classes = np.repeat(TABLE4_CLASSES, 30)
+    masses = rng.normal(10.5, 0.4, len(classes))
+    masses[classes == "1"] += 1.0
+    table = pd.concat([table4(masses, classes, source=s) for s in ("labels", "b0")], ignore_index=True)
+    text = table4_markdown(table)
+    lines = text.splitlines()
+    assert lines[0].startswith("| | m | Sample size | K-S statistic | K-S p-value | t statistic | t p-value |")
+    assert lines[2].startswith("| labels | 1 | 30 |") and lines[3].startswith("|  | 2 | 30 |")
+    assert lines[7].startswith("| b0 | 1 | 30 |")
+    assert "**0.0000**" in lines[2]
+    assert "two-sided" in text
