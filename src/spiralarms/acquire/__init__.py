@@ -1,0 +1,27 @@
+"""Real data: fetch Galaxy Zoo 2 and import the Kaggle Galaxy Challenge files.
+
+- :func:`fetch_gz2`: the paper's data (Hart et al. 2016 table, GZ2 images and their
+  filename mapping) from the public addresses in :mod:`spiralarms.acquire.sources`,
+  a mirror, or a local folder; resumable, checksummed, recorded in ``manifest.json``.
+- :func:`import_kaggle`: the Kaggle training set from the folder the user
+  downloaded it to.
+
+Both write ``ROOT/catalog.parquet`` (the catalogue with a ``file`` column) and
+``ROOT/missing.csv`` (galaxies without an image, with the reason).
+"""
+
+from spiralarms.acquire.download import download, file_checksums
+from spiralarms.acquire.gz2 import build_gz2_catalog, fetch_gz2
+from spiralarms.acquire.kaggle import build_kaggle_catalog, import_kaggle
+from spiralarms.acquire.sources import GZ2_FILES, RemoteFile
+
+__all__ = [
+    "GZ2_FILES",
+    "RemoteFile",
+    "build_gz2_catalog",
+    "build_kaggle_catalog",
+    "download",
+    "fetch_gz2",
+    "file_checksums",
+    "import_kaggle",
+]
