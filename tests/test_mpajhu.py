@@ -292,34 +292,6 @@ def test_download_resumes_from_part_file(server, tmp_path):
     assert len(RangeHandler.requests) == 1
 
 
-def test_download_restarts_when_ranges_are_ignored(server, tmp_path):
-    served, url = server
-    RangeHandler.ranges = False
-    payload = b"abcdefghij" * 500
-    (served / "file.bin").write_bytes(payload)
-    dest = tmp_path / "file.bin"
-    dest.with_name("file.bin.part").write_bytes(b"garbage!")
-    download(f"{url}/file.bin", dest)
-    assert dest.read_bytes() == payload
-
-
-def test_download_of_a_complete_part_file(server, tmp_path):
-    served, url = server
-    (served / "file.bin").write_bytes(b"0123456789")
-    dest = tmp_path / "file.bin"
-    dest.with_name("file.bin.part").write_bytes(b"0123456789")
-    download(f"{url}/file.bin", dest)
-    assert dest.read_bytes() == b"0123456789"
-
-
-def test_download_errors_are_one_line(server, tmp_path):
-    _, url = server
-    with pytest.raises(SpiralArmsError, match="HTTP 404"):
-        download(f"{url}/missing.bin", tmp_path / "x.bin")
-    with pytest.raises(SpiralArmsError, match="cannot download"):
-        download("http://127.0.0.1:9/none.bin", tmp_path / "y.bin", timeout=2)
-
-
 def test_fetch_dr7_pair_from_a_local_server(server, tmp_path):
     served, url = server
     info_path, mass_path = write_dr7_pair(served)

@@ -28,8 +28,6 @@ Int64), ``specobjid`` (nullable Int64), ``ra``, ``dec``, ``z``, ``z_warning``,
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -481,79 +479,22 @@ def load_mpajhu(paths, *, require_reliable: bool | None = None) -> MPAJHUCatalog
 # --------------------------------------------------------------------------- fetching
 
 
-def download(url: str, dest, *, timeout: float = 60.0, block_bytes: int = 1 << 20) -> Path:
-    """Download a file, resumably: bytes go to ``<dest>.part``, renamed when complete.
+def download(url: str, dest, *, timeout: float = 60.0) -> Path:
+    """Download a file once, resumably (``<dest>.part``, HTTP ``Range``, atomic rename).
 
-    An interrupted download resumes from the ``.part`` file with an HTTP ``Range``
-    request; a server that ignores ranges sends the whole file again. A file that
-    is already at ``dest`` is not downloaded again.
-
-    Parameters
-    ----------
-    url : str
-        ``http``, ``https`` or ``file`` URL.
-    dest : path
-        Where the complete file goes; parent folders are created.
-    timeout : float, default 60
-        Seconds to wait for the server.
-    block_bytes : int, default 1 MiB
-        Bytes read and written at a time.
+    A thin wrapper on :func:`spiralarms.acquire.download.download` that skips a file
+    already at ``dest``.
 
     Returns
     -------
     pathlib.Path
         ``dest``.
-
-    Raises
-    ------
-    SpiralArmsError
-        If the server cannot be reached or answers with an error, or the download
-        ends short (the ``.part`` file is kept, so running again resumes).
     """
+    from spiralarms.acquire.download import download as resumable_download
+
     dest = Path(dest)
-    if dest.exists():
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    have = part.stat().st_size if part.exists() else 0
-    headers = {"User-Agent": "spiralarms"}
-    if have:
-        headers["Range"] = f"bytes={have}-"
-    try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # the range starts at the end: the part is whole
-            os.replace(part, dest)
-            return dest
-        raise SpiralArmsError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise SpiralArmsError(
-            f"{url}: cannot download ({reason}); without a network, download it elsewhere and pass the file"
-        ) from exc
-    with response:
-        status = getattr(response, "status", 200)
-        resumed = have > 0 and status == 206
-        start = have if resumed else 0
-        content_range = response.headers.get("Content-Range", "")
-        if resumed and content_range.startswith("bytes "):
-            first = int(content_range[6:].split("-", 1)[0])
-            if first != have:  # the server sent another range: start over
-                response.close()
-                part.unlink(missing_ok=True)
-                return download(url, dest, timeout=timeout, block_bytes=block_bytes)
-        length = response.headers.get("Content-Length")
-        expected = start + int(length) if length is not None else None
-        with open(part, "ab" if resumed else "wb") as handle:
-            while True:
-                block = response.read(block_bytes)
-                if not block:
-                    break
-                handle.write(block)
-    size = part.stat().st_size
-    if expected is not None and size != expected:
-        raise SpiralArmsError(f"{url}: download ended at {size} of {expected} bytes; run again to resume from {part}")
-    os.replace(part, dest)
+    if not dest.exists():
+        resumable_download(url, dest, timeout=timeout, progress=False)
     return dest
 
 
