@@ -1,0 +1,570 @@
+"""Train a classifier from an :class:`~spiralarms.config.ExperimentConfig` into a run folder.
+
+Run folder layout::
+
+    RUN/
+      config.yaml           resolved configuration (every key, absolute paths)
+      split.csv             id, label, split (train/val), file of every galaxy used
+      history.csv           one row per epoch (train_loss, val_loss, val_accuracy, ...)
+      checkpoints/best.ckpt best epoch by train.monitor (the final model)
+      checkpoints/last.ckpt latest epoch (resume point)
+      metrics.json          validation metrics of the best weights (SPEC contract)
+      val_predictions.csv   id, label, predicted label and p_<class> per validation galaxy
+      train_summary.json    epochs run, best epoch, timings, class counts, cache use
+      cache/                embedding cache files (frozen backbones)
+
+Lightning runs the loop, checkpoints, early stopping and multi-device training; the
+Trainer's accelerator, devices, strategy (``"ddp"`` for several GPUs), num_nodes and
+precision come from the ``train`` section.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import random
+import shutil
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from torch.utils.data import DataLoader
+
+from spiralarms import __version__
+from spiralarms.catalog.classes import arm_classes
+from spiralarms.catalog.readers import read_catalog, resolve_image_paths
+from spiralarms.catalog.selection import select_clean_sample
+from spiralarms.config import (
+    MONITORS,
+    RUNTIME_KEYS,
+    ExperimentConfig,
+    config_hash,
+    flatten,
+    load_config,
+    save_config,
+)
+from spiralarms.data.store import PreparedStore, is_prepared_store
+from spiralarms.errors import SpiralArmsError
+from spiralarms.evaluation.metrics import classification_metrics
+from spiralarms.models.backbones import build_classifier
+from spiralarms.training.checkpoint import read_checkpoint
+from spiralarms.training.datamodule import ID_COLUMNS, EpochSync, FeatureDataModule, GalaxyDataModule
+from spiralarms.training.embedding_cache import EmbeddingCache
+from spiralarms.training.history import HistoryCallback, read_history
+from spiralarms.training.module import ArmClassifierModule
+
+__all__ = ["TrainResult", "train", "load_selection", "predict_probabilities", "RUN_FILES", "RESUMABLE_KEYS"]
+
+#: Files of a run folder that ``resume=False`` removes (the cache is kept).
+RUN_FILES: tuple[str, ...] = (
+    "config.yaml",
+    "split.csv",
+    "history.csv",
+    "metrics.json",
+    "val_predictions.csv",
+    "train_summary.json",
+)
+
+#: Keys that may differ between a run folder's config.yaml and a resumed run.
+RESUMABLE_KEYS: tuple[str, ...] = RUNTIME_KEYS + (
+    "train.max_epochs",
+    "train.accelerator",
+    "train.devices",
+    "train.strategy",
+    "train.num_nodes",
+)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced.
+
+    Attributes
+    ----------
+    run_dir : Path
+    checkpoint : Path
+        ``checkpoints/best.ckpt``: the final model (best weights kept).
+    last_checkpoint : Path
+        ``checkpoints/last.ckpt``: the resume point.
+    metrics : dict
+        ``metrics.json`` content (validation set, best weights); empty on DDP ranks
+        other than 0.
+    summary : dict
+        ``train_summary.json`` content.
+    classes : tuple of str
+    config : ExperimentConfig
+        The resolved configuration.
+    history : pandas.DataFrame
+        ``history.csv`` content.
+    """
+
+    run_dir: Path
+    checkpoint: Path
+    last_checkpoint: Path
+    metrics: dict[str, Any]
+    summary: dict[str, Any]
+    classes: tuple[str, ...]
+    config: ExperimentConfig
+    history: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+
+def load_selection(config: ExperimentConfig) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Read the catalogue, apply the clean-sample cuts and find every image file.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The selected galaxies with ``label`` and an absolute ``file`` column.
+    classes : tuple of str
+        Class names after the merge.
+
+    Raises
+    ------
+    SpiralArmsError
+        If no catalogue is configured, nothing is selected, or selected galaxies
+        have no image file (the message counts them and names the first).
+    """
+    data = config.data
+    if data.catalog is None:
+        raise SpiralArmsError("data.catalog: no catalogue given (set data.catalog in the config or override it)")
+    if is_prepared_store(data.catalog):
+        return _store_selection(config)
+    table, schema = read_catalog(data.catalog, schema=data.schema, return_schema=True)
+    selection = select_clean_sample(table, schema=schema, merge=data.merge)
+    if len(selection.selected) == 0:
+        raise SpiralArmsError(f"{data.catalog}: no galaxy passes the clean-sample cuts")
+    selected = resolve_image_paths(
+        selection.selected, data.catalog, mapping=data.mapping, image_dir=data.image_root, check_exists=True
+    )
+    missing = selected["file"].isna().to_numpy()
+    if missing.any():
+        id_column = next((c for c in ID_COLUMNS if c in selected.columns), None)
+        first = selected[id_column].to_numpy()[missing][0] if id_column else selected.index[missing][0]
+        raise SpiralArmsError(
+            f"{data.catalog}: {int(missing.sum())} selected galaxies have no image file "
+            f"(first: {id_column or 'row'} {first}); check data.image_root or data.mapping"
+        )
+    return selected, tuple(selection.classes)
+
+
+def _store_selection(config: ExperimentConfig) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The usable rows of a prepared store, after checking it fits the config.
+
+    The store already holds the clean sample (``spiralarms prepare`` applied the
+    cuts). Rows whose image could not be decoded are left out with a warning that
+    counts them; ``report.csv`` in the store names each with its reason.
+    """
+    data = config.data
+    store = PreparedStore(data.catalog)
+    if store.grey != data.grey:
+        raise SpiralArmsError(
+            f"{data.catalog}: the store is {'grey' if store.grey else 'colour'} but data.grey is {data.grey}"
+        )
+    if store.crop < data.crop:
+        raise SpiralArmsError(f"{data.catalog}: the store holds {store.crop}-pixel crops, smaller than data.crop={data.crop}")
+    if tuple(store.classes) != tuple(arm_classes(data.merge)):
+        raise SpiralArmsError(
+            f"{data.catalog}: the store's classes {', '.join(store.classes)} do not match data.merge={data.merge}"
+        )
+    table = store.table.rename(columns={"row": "store_row"})
+    usable = table["ok"].to_numpy(bool)
+    if not usable.all():
+        warnings.warn(
+            f"{data.catalog}: {int((~usable).sum())} galaxies have unreadable images and are left out "
+            f"(see {store.path / 'report.csv'})",
+            stacklevel=2,
+        )
+    table = table[usable].reset_index(drop=True)
+    if table.empty:
+        raise SpiralArmsError(f"{data.catalog}: the store has no usable image")
+    return table, tuple(store.classes)
+
+
+def _classes_of(table: pd.DataFrame, merge: str | None) -> tuple[str, ...]:
+    """Classes present in ``table['label']``: the T11 order first, others sorted."""
+    present = set(table["label"].astype(str))
+    ordered = [c for c in arm_classes(merge) if c in present]
+    return tuple(ordered + sorted(present - set(ordered)))
+
+
+def _resolve_paths(config: ExperimentConfig) -> ExperimentConfig:
+    """A validated copy with absolute file paths (so config.yaml works from anywhere)."""
+    config = copy.deepcopy(config).validate()
+    for section, key in (("data", "catalog"), ("data", "image_root"), ("data", "mapping"), ("model", "weights")):
+        value = getattr(getattr(config, section), key)
+        if value is not None:
+            setattr(getattr(config, section), key, str(Path(value).expanduser().resolve()))
+    return config
+
+
+def _check_resumable(config: ExperimentConfig, saved: Path) -> None:
+    """Refuse to resume a run folder trained with different settings."""
+    if not saved.is_file():
+        return
+    before = flatten(load_config(saved))
+    now = flatten(config)
+    changed = [k for k in now if k not in RESUMABLE_KEYS and before.get(k) != now[k]]
+    if changed:
+        details = ", ".join(f"{k} ({before.get(k)!r} -> {now[k]!r})" for k in changed[:3])
+        raise SpiralArmsError(
+            f"{saved.parent}: cannot resume, the configuration differs in {details}; "
+            "use a new run folder or resume=False"
+        )
+
+
+def _clear_run(run_dir: Path) -> None:
+    """Remove a previous run's outputs (not the embedding cache)."""
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def _progress(path: Path) -> tuple[int, bool]:
+    """Epochs completed by a checkpoint, and whether early stopping had ended the run."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    stopped = any(
+        name.startswith("EarlyStopping") and int(state.get("stopped_epoch", 0)) > 0
+        for name, state in checkpoint.get("callbacks", {}).items()
+    )
+    return int(checkpoint.get("epoch", -1)) + 1, stopped
+
+
+@contextlib.contextmanager
+def _scoped_process_state() -> Iterator[None]:
+    """Restore random states, determinism flags and Lightning's env variables on exit.
+
+    Lightning's ``seed_everything`` and ``deterministic=True`` change process-wide
+    settings; a call to :func:`train` leaves the caller's process as it found it.
+    """
+    py_state, np_state = random.getstate(), np.random.get_state()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    env_keys = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS", "CUBLAS_WORKSPACE_CONFIG")
+    env = {k: os.environ.get(k) for k in env_keys}
+    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    try:
+        with torch.random.fork_rng(devices=cuda_devices):
+            yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@torch.no_grad()
+def predict_probabilities(
+    module: ArmClassifierModule, loader: DataLoader, device: torch.device | str = "cpu"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax probabilities and targets over a loader of ``(images or features, label)``.
+
+    Returns
+    -------
+    probabilities : numpy.ndarray
+        ``(N, k)`` float32, in loader order.
+    targets : numpy.ndarray
+        ``(N,)`` int64.
+    """
+    was_training = module.training
+    module.to(device).eval()
+    probs, targets = [], []
+    try:
+        for batch in loader:
+            x, y = batch[0], batch[1]
+            probs.append(torch.softmax(module(x.to(device)).float(), dim=1).cpu())
+            targets.append(torch.as_tensor(y, dtype=torch.long).cpu())
+    finally:
+        module.train(was_training)
+    return torch.cat(probs).numpy(), torch.cat(targets).numpy()
+
+
+def _make_trainer(config: ExperimentConfig, run_dir: Path, callbacks: Sequence[L.Callback]) -> L.Trainer:
+    """The Lightning Trainer with the history, early-stopping and checkpoint callbacks."""
+    t = config.train
+    mode = MONITORS[t.monitor]
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor=t.monitor,
+        mode=mode,
+        save_top_k=1,
+        enable_version_counter=False,
+        auto_insert_metric_name=False,
+    )
+    # A second callback writes last.ckpt after every epoch: ModelCheckpoint's own
+    # save_last=True only updates it in epochs where the best checkpoint changed
+    # (Lightning >= 2.5), so a kill would lose the epochs since the last gain.
+    latest = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="last",
+        monitor=None,
+        save_top_k=1,
+        enable_version_counter=False,
+        auto_insert_metric_name=False,
+    )
+    stopping = EarlyStopping(monitor=t.monitor, mode=mode, patience=t.patience, min_delta=0.0)
+    trainer = L.Trainer(
+        max_epochs=t.max_epochs,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        precision=t.precision,
+        deterministic=t.deterministic,
+        callbacks=[EpochSync(), HistoryCallback(run_dir / "history.csv"), stopping, checkpoint, latest, *callbacks],
+        logger=False,
+        default_root_dir=run_dir,
+        enable_progress_bar=t.progress,
+        enable_model_summary=t.progress,
+        num_sanity_val_steps=0,
+    )
+    return trainer
+
+
+def _cached_datamodule(
+    model, images: GalaxyDataModule, config: ExperimentConfig, run_dir: Path, trainer: L.Trainer
+) -> tuple[FeatureDataModule, dict[str, Any]]:
+    """Compute or reuse the embedding cache; the data module over it and a report."""
+    d, t = config.data, config.train
+    device = trainer.strategy.root_device
+    cache = EmbeddingCache(
+        model,
+        run_dir / "cache",
+        batch_size=max(64, t.batch_size),
+        num_workers=d.num_workers,
+        device=device,
+        progress=t.progress and trainer.is_global_zero,
+    )
+    common = {"crop": d.crop, "grey": d.grey, "eval_transform": repr(images.eval_transform)}
+    train_features = cache.features(
+        "train",
+        images.train_eval_dataset,
+        images.train_augment_dataset,
+        views=t.cache_views,
+        include_eval_view=t.cache_eval_view,
+        seed=d.seed,
+        identity={
+            **common,
+            "files": list(images.train_eval_dataset.files),
+            "labels": images.train_eval_dataset.labels.tolist(),
+            "train_transform": repr(images.train_transform),
+        },
+    )
+    val_features = cache.features(
+        "val",
+        images.val_dataset,
+        identity={**common, "files": list(images.val_dataset.files), "labels": images.val_dataset.labels.tolist()},
+    )
+    datamodule = FeatureDataModule(
+        train_features,
+        val_features,
+        batch_size=t.batch_size,
+        seed=d.seed,
+        device=device if trainer.world_size == 1 else None,
+    )
+    report = {
+        "used": True,
+        "views": list(train_features.views),
+        "train_file": str(train_features.path),
+        "val_file": str(val_features.path),
+        "reused": bool(train_features.reused and val_features.reused),
+        "build_seconds": train_features.seconds + val_features.seconds,
+        "n_features": int(train_features.features.shape[-1]),
+    }
+    return datamodule, report
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def train(
+    config: ExperimentConfig,
+    run_dir: str | os.PathLike,
+    resume: bool = True,
+    *,
+    table: pd.DataFrame | None = None,
+    classes: Sequence[str] | None = None,
+    callbacks: Sequence[L.Callback] = (),
+) -> TrainResult:
+    """Train the configured classifier and write a run folder.
+
+    Steps: read and select the catalogue (or take ``table``); split it (stratified,
+    seeded, capped training pool); build the model; with a frozen backbone and
+    ``train.embedding_cache``, compute or reuse the cached features and train the
+    head on them, else train on images; keep the best epoch by ``train.monitor``
+    (early stopping after ``train.patience`` epochs without a gain); evaluate the
+    best weights on the validation set.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    run_dir : str or path-like
+        Output folder (created). See the module docstring for its layout.
+    resume : bool, default True
+        If ``run_dir/checkpoints/last.ckpt`` exists, continue from it (model,
+        optimiser, early-stopping and checkpoint states, epoch counter); shuffling
+        and augmentation are seeded by epoch, so the result equals an uninterrupted
+        run. A finished run is not trained further (unless ``train.max_epochs``
+        grew). ``False`` starts afresh and removes the folder's previous outputs
+        (the embedding cache is kept).
+    table : pandas.DataFrame, optional
+        An already selected catalogue (columns ``label``, ``file`` and an id),
+        instead of reading ``config.data.catalog``.
+    classes : sequence of str, optional
+        Class names for ``table``; default: the T11 classes (after
+        ``data.merge``) present in it.
+    callbacks : sequence of lightning.Callback
+        Extra callbacks for the Trainer.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    SpiralArmsError
+        On a bad configuration, an unreadable catalogue, missing images, or an
+        attempt to resume a run folder whose configuration differs (other than in
+        :data:`RESUMABLE_KEYS`).
+    """
+    started = time.perf_counter()
+    config = _resolve_paths(config)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    resuming = bool(resume) and last.is_file()
+    if resuming:
+        _check_resumable(config, run_dir / "config.yaml")
+
+    if table is None:
+        table, classes = load_selection(config)
+    else:
+        for column in ("label", "file"):
+            if column not in table.columns:
+                raise SpiralArmsError(f"table: no column {column!r}")
+        classes = tuple(classes) if classes is not None else _classes_of(table, config.data.merge)
+
+    d, m, t = config.data, config.model, config.train
+    with _scoped_process_state(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
+        warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
+        trainer = _make_trainer(config, run_dir, callbacks)
+        # Under DDP every process runs this function; only rank 0 touches the folder.
+        # The other ranks start when rank 0 calls fit, after it has cleared and written.
+        if not resume and trainer.is_global_zero:
+            _clear_run(run_dir)
+        L.seed_everything(d.seed, workers=True, verbose=False)
+        model = build_classifier(
+            m.backbone,
+            len(classes),
+            hidden=m.hidden,
+            frozen=m.frozen,
+            grey=d.grey,
+            weights=m.weights,
+            pretrained=m.pretrained,
+        )
+        info = {
+            "backbone": m.backbone,
+            "grey": d.grey,
+            "crop": d.crop,
+            "merge": d.merge,
+            "weights": m.weights,
+            "config_hash": config_hash(config),
+            "spiralarms_version": __version__,
+        }
+        module = ArmClassifierModule(model, classes, lr=t.lr, model_info=info)
+        device = trainer.strategy.root_device
+        images = GalaxyDataModule(table, classes, d, batch_size=t.batch_size, pin_memory=device.type == "cuda")
+
+        use_cache = t.embedding_cache and model.frozen
+        if t.embedding_cache and not model.frozen:
+            warnings.warn(
+                f"train.embedding_cache ignored: backbone {m.backbone!r} is trained (model.frozen=false); "
+                "training on images",
+                stacklevel=2,
+            )
+        if use_cache:
+            datamodule, cache_report = _cached_datamodule(model, images, config, run_dir, trainer)
+        else:
+            datamodule, cache_report = images, {"used": False}
+
+        if trainer.is_global_zero:
+            save_config(config, run_dir / "config.yaml")
+            images.split_table().to_csv(run_dir / "split.csv", index=False)
+        start_epoch, finished = _progress(last) if resuming else (0, False)
+        datamodule.set_epoch(start_epoch)
+        fit_started = time.perf_counter()
+        if not finished:  # a run ended by early stopping stays ended
+            trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resuming else None)
+        fit_seconds = time.perf_counter() - fit_started
+
+        best_path = run_dir / "checkpoints" / "best.ckpt"
+        best_path = best_path if best_path.is_file() else last
+        result = TrainResult(run_dir, best_path, last, {}, {}, tuple(classes), config)
+        if not trainer.is_global_zero:
+            return result
+        epochs_run, stopped_early = _progress(last)
+        best = read_checkpoint(best_path)
+        module.load_state_dict(best["state_dict"])
+        probs, targets = predict_probabilities(module, datamodule.val_dataloader(), device)
+        module.cpu()
+
+    preds = probs.argmax(axis=1)
+    metrics = classification_metrics(targets, preds, classes)
+    _write_json(run_dir / "metrics.json", metrics)
+    _write_predictions(run_dir / "val_predictions.csv", images, classes, targets, preds, probs)
+    history = read_history(run_dir / "history.csv")
+    best_epoch = int(best.get("epoch", -1))
+    best_rows = history.loc[history["epoch"] == best_epoch, t.monitor]
+    summary = {
+        "epochs_run": epochs_run,
+        "max_epochs": t.max_epochs,
+        "best_epoch": best_epoch,
+        "best_score": float(best_rows.iloc[0]) if len(best_rows) else None,
+        "monitor": t.monitor,
+        "stopped_early": stopped_early,
+        "resumed_from_epoch": start_epoch if resuming else None,
+        "wall_seconds": time.perf_counter() - started,
+        "fit_seconds": fit_seconds,
+        "n_train": images.class_counts()["train"],
+        "n_val": images.class_counts()["val"],
+        "classes": list(classes),
+        "embedding_cache": cache_report,
+        "device": str(device),
+        "config_hash": config_hash(config),
+        "spiralarms_version": __version__,
+    }
+    _write_json(run_dir / "train_summary.json", summary)
+    result.metrics, result.summary, result.history = metrics, summary, history
+    return result
+
+
+def _write_predictions(path: Path, images: GalaxyDataModule, classes, targets, preds, probs) -> None:
+    """Validation predictions: id, label, pred, p_<class> (loader order = val_table order)."""
+    split = images.split_table()
+    val = split[split["split"] == "val"].reset_index(drop=True)
+    frame = pd.DataFrame({"id": val["id"], "label": [classes[i] for i in targets], "pred": [classes[i] for i in preds]})
+    for j, name in enumerate(classes):
+        frame[f"p_{name}"] = probs[:, j]
+    frame.to_csv(path, index=False)
