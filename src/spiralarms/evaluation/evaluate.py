@@ -13,23 +13,6 @@ from spiralarms.evaluation.metrics import classification_metrics
 from spiralarms.evaluation.report import metrics_markdown
 
 
-def best_checkpoint(run_or_checkpoint: str | Path) -> Path:
-    """The best checkpoint of a run folder, or the checkpoint file itself.
-
-    Raises
-    ------
-    SpiralArmsError
-        If neither a ``.ckpt`` file nor a run folder with ``checkpoints/best.ckpt``.
-    """
-    path = Path(run_or_checkpoint)
-    if path.is_file():
-        return path
-    candidate = path / "checkpoints" / "best.ckpt"
-    if candidate.is_file():
-        return candidate
-    raise SpiralArmsError(f"{path}: not a checkpoint file nor a run folder with checkpoints/best.ckpt")
-
-
 def evaluate_run(
     run_dir: str | Path,
     out_dir: str | Path | None = None,
@@ -77,7 +60,7 @@ def evaluate_run(
     if rows.empty:
         raise SpiralArmsError(f"{split_file}: no rows with split == {split!r}")
 
-    model, info = load_classifier(best_checkpoint(run_dir))
+    model, info = load_classifier(run_dir)
     classes = tuple(info["classes"])
     out_dir.mkdir(parents=True, exist_ok=True)
     predictions_file = out_dir / "predictions.csv"

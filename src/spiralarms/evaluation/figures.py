@@ -89,3 +89,60 @@ def save_confusion_figures(metrics: dict, out_dir: str | Path, prefix: str = "co
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def plot_example_grid(predictions, classes: Sequence[str], *, n_per_class: int = 4, crop: int | None = 224, seed: int = 0):
+    """A grid of example galaxies per true class, with their predicted probabilities.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        Columns ``file``, ``true_label``, ``label`` and ``p_<class>`` (as written by
+        :func:`spiralarms.evaluation.evaluate.evaluate_run`).
+    classes : sequence of str
+        Class order: one row of the grid per class.
+    n_per_class : int, default 4
+        Galaxies per row, drawn at random (seeded); a class with fewer shows fewer.
+    crop : int or None, default 224
+        Show the centre crop the model saw.
+    seed : int, default 0
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from spiralarms.data.images import load_image
+    from spiralarms.data.transforms import center_crop
+
+    classes = [str(c) for c in classes]
+    fig, axes = plt.subplots(
+        len(classes), n_per_class, figsize=(2.1 * n_per_class, 2.3 * len(classes)), squeeze=False
+    )
+    for row, name in enumerate(classes):
+        members = predictions[predictions["true_label"].astype(str) == name]
+        if len(members) > n_per_class:
+            members = members.sample(n_per_class, random_state=seed)
+        for col in range(n_per_class):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(f"true m={name}", fontsize=10)
+            if col >= len(members):
+                ax.set_facecolor("0.92")
+                if col == 0:
+                    ax.text(0.5, 0.5, "no galaxies", ha="center", va="center", transform=ax.transAxes)
+                continue
+            galaxy = members.iloc[col]
+            image = load_image(galaxy["file"])
+            if crop is not None and min(image.shape[:2]) >= crop:
+                image = center_crop(image, crop)
+            ax.imshow(image)
+            p = float(galaxy[f"p_{galaxy['label']}"])
+            correct = str(galaxy["label"]) == name
+            ax.set_title(
+                f"pred m={galaxy['label']} ({p:.2f})", fontsize=9, color="green" if correct else "red"
+            )
+    fig.suptitle("Validation galaxies per true class, with the predicted class and its probability")
+    fig.tight_layout()
+    return fig

@@ -73,7 +73,8 @@ def load_classifier(
     Parameters
     ----------
     checkpoint_path : str or path-like
-        ``best.ckpt`` or ``last.ckpt`` of a run folder.
+        ``best.ckpt`` or ``last.ckpt`` of a run folder, or the run folder itself
+        (its ``checkpoints/best.ckpt``).
     map_location : str or torch.device, default "cpu"
         Device of the returned model.
 
@@ -94,6 +95,10 @@ def load_classifier(
         fit the described architecture.
     """
     path = Path(checkpoint_path)
+    if path.is_dir():  # a run folder: its best checkpoint is the final model
+        path = path / "checkpoints" / "best.ckpt"
+        if not path.is_file():
+            raise SpiralArmsError(f"{checkpoint_path}: a folder without checkpoints/best.ckpt; is it a run folder?")
     checkpoint = read_checkpoint(path)
     info = checkpoint_info(checkpoint, source=str(path))
     model = build_classifier(

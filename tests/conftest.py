@@ -1,0 +1,43 @@
+"""Shared fixtures: a tiny synthetic data set and a tiny trained run built once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+#: Real data shared beside the repository (read in place, never copied).
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_galaxies(tmp_path_factory) -> Path:
+    """12 synthetic galaxies per class at 96 pixels: catalog.csv and images/."""
+    from spiralarms.data.synthetic import synthesize_dataset
+
+    out = tmp_path_factory.mktemp("tiny-galaxies")
+    synthesize_dataset(out, n_per_class=12, seed=3, size=96, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_galaxies, tmp_path_factory) -> Path:
+    """A run folder trained for two epochs with a tiny random-weight backbone."""
+    from spiralarms.config import load_config
+    from spiralarms.training import train
+
+    run_dir = tmp_path_factory.mktemp("tiny-run") / "run"
+    config = load_config(
+        "demo-lite0",
+        overrides=[
+            f"data.catalog={tiny_galaxies / 'catalog.csv'}",
+            "data.crop=64",
+            "model.backbone=test_efficientnet",
+            "model.pretrained=false",
+            "train.max_epochs=2",
+            "train.cache_views=1",
+            "train.progress=false",
+        ],
+    )
+    train(config, run_dir)
+    return run_dir

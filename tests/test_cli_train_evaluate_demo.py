@@ -1,0 +1,103 @@
+"""The train, evaluate and demo commands end to end, and the CLI's common contract."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from spiralarms import __version__
+from spiralarms.cli import app
+from spiralarms.evaluation.metrics import classification_metrics
+
+runner = CliRunner()
+
+TINY = [
+    "--set", "data.crop=64",
+    "--set", "model.backbone=test_efficientnet",
+    "--set", "model.pretrained=false",
+    "--set", "train.max_epochs=2",
+    "--set", "train.cache_views=1",
+]  # fmt: skip
+
+METRICS_KEYS = {"classes", "per_class", "accuracy", "macro_f1", "confusion_matrix"}
+
+
+def test_version_and_help_on_every_command():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+    for command in ("synth", "select", "train", "evaluate", "predict", "demo", "prepare", "mass", "data"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0, (command, result.output)
+        assert "Usage" in result.output
+
+
+def test_train_then_evaluate(tiny_galaxies, tmp_path):
+    run = tmp_path / "run"
+    result = runner.invoke(
+        app,
+        ["train", "--config", "demo-lite0", "--catalog", str(tiny_galaxies / "catalog.csv"), "--out", str(run), "--json", *TINY],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(metrics) == METRICS_KEYS
+    for name in ("config.yaml", "metrics.json", "split.csv", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+        assert (run / name).is_file(), name
+    assert "model:\n" in (run / "config.yaml").read_text()
+
+    out = tmp_path / "evaluation"
+    result = runner.invoke(app, ["evaluate", str(run), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    evaluated = json.loads((out / "metrics.json").read_text())
+    assert set(evaluated) == METRICS_KEYS
+    for name in ("confusion_counts.png", "confusion_normalised.png", "metrics.md", "predictions.csv"):
+        assert (out / name).stat().st_size > 0, name
+    # The evaluation agrees with the predictions it wrote, recomputed independently.
+    predictions = pd.read_csv(out / "predictions.csv", dtype={"label": str, "true_label": str})
+    again = classification_metrics(predictions["true_label"], predictions["label"], evaluated["classes"])
+    assert again == evaluated
+    # Same best weights, same validation set: train's metrics.json and evaluate's agree.
+    assert evaluated["confusion_matrix"] == json.loads((run / "metrics.json").read_text())["confusion_matrix"]
+    assert "| m=1 |" in (out / "metrics.md").read_text()
+
+
+def test_train_bad_input_is_one_line(tmp_path):
+    result = runner.invoke(app, ["train", "--config", "demo-lite0", "--set", "train.nonsense=3", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "nonsense" in lines[0]
+    result = runner.invoke(app, ["train", "--config", "no-such-config"])
+    assert result.exit_code == 1 and "no-such-config" in result.output
+    result = runner.invoke(app, ["evaluate", str(tmp_path)])
+    assert result.exit_code == 1 and "split.csv" in result.output
+
+
+@pytest.mark.slow
+def test_demo_small_run_writes_a_report(tmp_path):
+    """The demo's whole chain on a reduced set (the full demo is tested below)."""
+    out = tmp_path / "demo"
+    result = runner.invoke(
+        app, ["demo", "--out", str(out), "--n-per-class", "8", "--json", "--set", "train.max_epochs=3", "--set", "train.cache_views=1"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert 0.0 <= summary["macro_f1"] <= 1.0
+    for name in ("report.md", "metrics.json", "confusion_counts.png", "confusion_normalised.png", "examples.png"):
+        assert (out / name).stat().st_size > 0, name
+    report = (out / "report.md").read_text()
+    assert f"{summary['macro_f1']:.3f}" in report and "![examples](examples.png)" in report
+
+
+@pytest.mark.slow
+def test_full_demo_reaches_macro_f1_of_0_8(tmp_path):
+    """The README's main job, with its defaults: macro F1 >= 0.8 on the validation set."""
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    print(f"full demo: macro F1 {summary['macro_f1']:.3f} in {summary['seconds']:.0f} s")
+    assert summary["macro_f1"] >= 0.8
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["macro_f1"] == summary["macro_f1"] and len(metrics["classes"]) == 6
