@@ -204,7 +204,7 @@ def train(
 @user_errors
 def demo(
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("spiralarms-demo"),
-    n_per_class: Annotated[int, typer.Option("--n-per-class", min=5, help="Synthetic galaxies per class.")] = 100,
+    n_per_class: Annotated[int, typer.Option("--n-per-class", min=5, help="Synthetic galaxies per class.")] = 250,
     seed: Annotated[int, typer.Option(help="Seed of the galaxies, split and training.")] = 0,
     set_: Annotated[
         Optional[list[str]], typer.Option("--set", help="Override a config key (repeatable).")

@@ -20,7 +20,7 @@ from spiralarms.errors import SpiralArmsError
 
 #: Galaxies per class in the demo: enough for a stable macro F1 on the validation
 #: set, few enough for the whole demo to run in minutes on two CPU cores.
-DEMO_N_PER_CLASS = 100
+DEMO_N_PER_CLASS = 250
 
 #: The demo's configuration (packaged with spiralarms).
 DEMO_CONFIG = "demo-lite0"
@@ -61,7 +61,7 @@ def run_demo(
     out : path, default "spiralarms-demo"
         Report folder. A rerun reuses the synthetic images and resumes or reuses the
         training run found there.
-    n_per_class : int, default 100
+    n_per_class : int, default 250
         Synthetic galaxies per class before the cuts.
     seed : int, default 0
         Seed of the galaxies, the split and the training.
