@@ -19,7 +19,7 @@ from spiralarms.config import (
 )
 from spiralarms.errors import SpiralArmsError
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "src" / "spiralarms" / "configs"
 
 
 def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:

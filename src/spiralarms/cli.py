@@ -171,6 +171,9 @@ def train(
     catalog: Annotated[
         Optional[Path], typer.Option(help="GZ2/Kaggle catalogue or a prepared store (sets data.catalog).")
     ] = None,
+    weights: Annotated[
+        Optional[Path], typer.Option(help="Local backbone weights file (sets model.weights), e.g. Zoobot's encoder.")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Run folder (checkpoints, resolved config, metrics.json).")] = Path("runs/run"),
     set_: Annotated[
         Optional[list[str]],
@@ -186,6 +189,8 @@ def train(
     overrides = list(set_ or [])
     if catalog is not None:
         overrides.append(f"data.catalog={catalog}")
+    if weights is not None:
+        overrides.append(f"model.weights={weights}")
     resolved = load_config(config, overrides=overrides)
     if json_out:
         resolved.train.progress = False
