@@ -318,10 +318,12 @@ def predict(
 def _register_plain_commands() -> None:
     """Commands written as plain functions in their own modules, wrapped here."""
     from spiralarms.cli_data import make_data_app, prepare
+    from spiralarms.cli_explain import explain
     from spiralarms.cli_mass import mass, mpajhu_fetch
 
     app.add_typer(make_data_app(user_errors), name="data", help="Fetch and index real data: GZ2 (Hart 2016 + Zenodo images) or Kaggle.")
     app.command()(user_errors(prepare))
+    app.command("explain")(user_errors(explain))
     app.command("mass")(user_errors(mass))
     app.command("fetch-mpajhu")(user_errors(mpajhu_fetch))
 
