@@ -73,3 +73,21 @@ def test_store_settings_must_fit_the_config(tiny_galaxies, tmp_path):
     result = runner.invoke(app, ["train", "--config", "demo-lite0", "--catalog", str(store), "--out", str(tmp_path / "r"), *TINY])
     assert result.exit_code == 1
     assert "48-pixel crops" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_training_from_jpegs_leaves_out_an_unreadable_image_and_lists_it(tiny_galaxies, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_galaxies, data)
+    selected = select_clean_sample(read_catalog(data / "catalog.csv")).selected
+    victim = data / selected["file"].iloc[1]
+    victim.write_bytes(b"")
+    run = tmp_path / "run"
+    with pytest.warns(UserWarning, match="1 selected galaxies have unreadable images"):
+        result = runner.invoke(
+            app, ["train", "--config", "demo-lite0", "--catalog", str(data / "catalog.csv"), "--out", str(run), "--json", *TINY]
+        )
+    assert result.exit_code == 0, result.output
+    unreadable = pd.read_csv(run / "unreadable.csv")
+    assert len(unreadable) == 1 and unreadable["file"].iloc[0].endswith(victim.name)
+    assert unreadable["error"].iloc[0] == "empty file"
+    assert len(pd.read_csv(run / "split.csv")) == len(selected) - 1

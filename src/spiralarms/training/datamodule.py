@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import lightning as L
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -168,7 +169,13 @@ class GalaxyDataModule(ImageDataModule):
     def _dataset(self, part: pd.DataFrame, transform) -> Dataset:
         """Images of ``part`` from the prepared store, or decoded from their files."""
         if self.store is not None:
-            return self.store.as_dataset(transform, rows=part["store_row"].to_numpy())
+            dataset = self.store.as_dataset(transform, rows=part["store_row"].to_numpy())
+            # Labels from the table, not the store: a caller may relabel it (a class
+            # merge, the binary 2-vs-3 subset of the crop sweep).
+            index = {name: i for i, name in enumerate(self.classes)}
+            dataset.labels = np.array([index[str(c)] for c in part["label"]], dtype=np.int64)
+            dataset.classes = self.classes
+            return dataset
         return GalaxyDataset(part, self.classes, transform, grey=self.data_config.grey)
 
     @property

@@ -53,6 +53,7 @@ from spiralarms.config import (
     load_config,
     save_config,
 )
+from spiralarms.data.images import scan_images
 from spiralarms.data.store import PreparedStore, is_prepared_store
 from spiralarms.errors import SpiralArmsError
 from spiralarms.evaluation.metrics import classification_metrics
@@ -154,7 +155,29 @@ def load_selection(config: ExperimentConfig) -> tuple[pd.DataFrame, tuple[str, .
             f"{data.catalog}: {int(missing.sum())} selected galaxies have no image file "
             f"(first: {id_column or 'row'} {first}); check data.image_root or data.mapping"
         )
-    return selected, tuple(selection.classes)
+    return _without_unreadable(selected, str(data.catalog)), tuple(selection.classes)
+
+
+def _without_unreadable(selected: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Check every image decodes; leave out the ones that do not, saying so.
+
+    One corrupt JPEG among thousands should not stop a training run, nor vanish from
+    the accounting: the rows left out travel in ``attrs["unreadable"]`` (``file``,
+    ``error``), which :func:`train` writes to ``unreadable.csv`` in the run folder.
+    """
+    report = scan_images(selected["file"].tolist(), workers=min(4, os.cpu_count() or 1))
+    bad = ~report["ok"].to_numpy(bool)
+    if not bad.any():
+        return selected
+    first = report[bad].iloc[0]
+    warnings.warn(
+        f"{source}: {int(bad.sum())} selected galaxies have unreadable images and are left out "
+        f"(first: {first['file']}: {first['error']}); the run folder's unreadable.csv lists them",
+        stacklevel=3,
+    )
+    kept = selected[~bad].reset_index(drop=True)
+    kept.attrs["unreadable"] = report.loc[bad, ["file", "error"]].reset_index(drop=True)
+    return kept
 
 
 def _store_selection(config: ExperimentConfig) -> tuple[pd.DataFrame, tuple[str, ...]]:
@@ -338,14 +361,14 @@ def _make_trainer(config: ExperimentConfig, run_dir: Path, callbacks: Sequence[L
 
 
 def _cached_datamodule(
-    model, images: GalaxyDataModule, config: ExperimentConfig, run_dir: Path, trainer: L.Trainer
+    model, images: GalaxyDataModule, config: ExperimentConfig, cache_dir: Path, trainer: L.Trainer
 ) -> tuple[FeatureDataModule, dict[str, Any]]:
     """Compute or reuse the embedding cache; the data module over it and a report."""
     d, t = config.data, config.train
     device = trainer.strategy.root_device
     cache = EmbeddingCache(
         model,
-        run_dir / "cache",
+        cache_dir,
         batch_size=max(64, t.batch_size),
         num_workers=d.num_workers,
         device=device,
@@ -404,6 +427,7 @@ def train(
     table: pd.DataFrame | None = None,
     classes: Sequence[str] | None = None,
     callbacks: Sequence[L.Callback] = (),
+    cache_dir: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train the configured classifier and write a run folder.
 
@@ -434,6 +458,10 @@ def train(
         ``data.merge``) present in it.
     callbacks : sequence of lightning.Callback
         Extra callbacks for the Trainer.
+    cache_dir : str or path-like, optional
+        Folder of the embedding cache files; default ``run_dir/cache``. Runs that
+        share one reuse each other's features wherever the cache key (backbone
+        weights, images, labels, transforms, views, seed) agrees.
 
     Returns
     -------
@@ -505,12 +533,15 @@ def train(
                 stacklevel=2,
             )
         if use_cache:
-            datamodule, cache_report = _cached_datamodule(model, images, config, run_dir, trainer)
+            cache_folder = Path(cache_dir) if cache_dir is not None else run_dir / "cache"
+            datamodule, cache_report = _cached_datamodule(model, images, config, cache_folder, trainer)
         else:
             datamodule, cache_report = images, {"used": False}
 
         if trainer.is_global_zero:
             save_config(config, run_dir / "config.yaml")
+            if "unreadable" in table.attrs:
+                table.attrs["unreadable"].to_csv(run_dir / "unreadable.csv", index=False)
             images.split_table().to_csv(run_dir / "split.csv", index=False)
         start_epoch, finished = _progress(last) if resuming else (0, False)
         datamodule.set_epoch(start_epoch)
