@@ -241,6 +241,17 @@ def demo(
         )
 
 
+def _quietly(func):
+    """Run a command with Lightning's start-up tips kept off the terminal."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        _quiet_lightning()
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
 def _quiet_lightning() -> None:
     """Keep Lightning's start-up tips off the terminal; warnings and errors still show."""
     import logging
@@ -320,10 +331,12 @@ def _register_plain_commands() -> None:
     from spiralarms.cli_data import make_data_app, prepare
     from spiralarms.cli_explain import explain
     from spiralarms.cli_mass import mass, mpajhu_fetch
+    from spiralarms.cli_reproduce import reproduce
 
     app.add_typer(make_data_app(user_errors), name="data", help="Fetch and index real data: GZ2 (Hart 2016 + Zenodo images) or Kaggle.")
     app.command()(user_errors(prepare))
     app.command("explain")(user_errors(explain))
+    app.command("reproduce")(user_errors(_quietly(reproduce)))
     app.command("mass")(user_errors(mass))
     app.command("fetch-mpajhu")(user_errors(mpajhu_fetch))
 
