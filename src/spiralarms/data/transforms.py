@@ -180,7 +180,9 @@ def to_tensor(image: np.ndarray | torch.Tensor) -> torch.Tensor:
         array = image.astype(np.float32, copy=False)
     else:
         raise SpiralArmsError(f"expected a float or uint8 image, got dtype {image.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    # A (C, H, W) view, not a copy: the centre crop that follows then copies only the
+    # crop (a full-frame transposed copy cost more than decoding the JPEG).
+    return torch.from_numpy(array).permute(2, 0, 1)
 
 
 class ToTensor:
@@ -206,7 +208,9 @@ class CenterCrop:
         self.size = _check_size(size)
 
     def __call__(self, image: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-        return center_crop(image, self.size)
+        cropped = center_crop(image, self.size)
+        # Copy the crop alone into contiguous memory (the input may be a strided view).
+        return cropped.contiguous() if isinstance(cropped, torch.Tensor) else cropped
 
     def __repr__(self) -> str:
         return f"CenterCrop(size={self.size})"
