@@ -10,7 +10,6 @@ reproduction's ``models`` mapping, i.e. any training configuration: the registry
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ import pandas as pd
 from spiralarms.catalog.classes import ARM_CLASSES
 from spiralarms.config import ExperimentConfig
 from spiralarms.experiments.paper import table3_value
-from spiralarms.experiments.runner import RunSpec
+from spiralarms.experiments.runner import RunSpec, run_config
 
 __all__ = ["EXPERIMENT", "SETTING", "BackbonesConfig", "plan_backbones", "model_comparison"]
 
@@ -78,9 +77,7 @@ def plan_backbones(
     """
     specs = []
     for model in settings.models:
-        config = copy.deepcopy(configs[model])
-        config.data.crop = crop_for(model, settings.crop)
-        config.data.seed, config.data.cap, config.data.merge = settings.seed, settings.cap, None
+        config = run_config(configs[model], crop=crop_for(model, settings.crop), seed=settings.seed, cap=settings.cap)
         specs.append(RunSpec(EXPERIMENT, SETTING, model, config, dict(table or {})))
     return specs
 

@@ -8,7 +8,6 @@ prediction), models in rows and configurations in columns.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -23,7 +22,7 @@ from spiralarms.config import ExperimentConfig
 from spiralarms.errors import SpiralArmsError
 from spiralarms.evaluation.metrics import normalised_confusion
 from spiralarms.experiments.paper import FIGURE7_CLAIMS
-from spiralarms.experiments.runner import RunSpec
+from spiralarms.experiments.runner import RunSpec, run_config
 
 __all__ = [
     "EXPERIMENT",
@@ -107,10 +106,13 @@ def plan_class_configs(
     for model in settings.models:
         for merge in settings.merges:
             members = parse_merge(merge)
-            config = copy.deepcopy(configs[model])
-            config.data.crop = crop_for(model, settings.crop)
-            config.data.seed, config.data.cap = settings.seed, settings.cap
-            config.data.merge = None if members is None else ",".join(members)
+            config = run_config(
+                configs[model],
+                crop=crop_for(model, settings.crop),
+                seed=settings.seed,
+                cap=settings.cap,
+                merge=None if members is None else ",".join(members),
+            )
             specs.append(RunSpec(EXPERIMENT, setting_name(merge), model, config, dict(table or {})))
     return specs
 

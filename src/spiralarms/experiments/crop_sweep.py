@@ -15,7 +15,6 @@ in 32-pixel steps, from 128 up to the whole 424 frame.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -25,7 +24,7 @@ import pandas as pd
 from spiralarms.config import ExperimentConfig
 from spiralarms.errors import SpiralArmsError
 from spiralarms.evaluation.metrics import repeat_statistics
-from spiralarms.experiments.runner import RunSpec
+from spiralarms.experiments.runner import RunSpec, run_config
 
 __all__ = ["EXPERIMENT", "CropSweepConfig", "plan_crop_sweep", "f1_column", "crop_statistics", "choose_crop"]
 
@@ -93,9 +92,7 @@ def plan_crop_sweep(
     for model in settings.models:
         for crop in settings.crops:
             for seed in settings.seeds:
-                config = copy.deepcopy(configs[model])
-                config.data.crop, config.data.seed = int(crop), int(seed)
-                config.data.cap, config.data.merge = settings.per_class, None
+                config = run_config(configs[model], crop=crop, seed=seed, cap=settings.per_class)
                 specs.append(RunSpec(EXPERIMENT, f"crop={crop}", model, config, {**(table or {}), "subset": subset}))
     return specs
 

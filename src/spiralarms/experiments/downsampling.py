@@ -11,7 +11,6 @@ paper's "Diff. in F1-Score" column (m = 1: (0.872 - 0.535) / 0.535 = 63.0 %).
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ import pandas as pd
 from spiralarms.catalog.classes import ARM_CLASSES
 from spiralarms.config import ExperimentConfig
 from spiralarms.experiments.paper import TABLE3_F1_CHANGE, table3_value
-from spiralarms.experiments.runner import RunSpec
+from spiralarms.experiments.runner import RunSpec, run_config
 
 __all__ = [
     "EXPERIMENT",
@@ -97,9 +96,7 @@ def plan_downsampling(
     runs = [(settings.model, ALL_DATA, None), (settings.model, DOWN_SAMPLED, settings.cap)]
     runs += [(m, DOWN_SAMPLED, settings.cap) for m in settings.compare if m != settings.model]
     for model, setting, cap in runs:
-        config = copy.deepcopy(configs[model])
-        config.data.crop = crop_for(model, settings.crop)
-        config.data.seed, config.data.cap, config.data.merge = settings.seed, cap, None
+        config = run_config(configs[model], crop=crop_for(model, settings.crop), seed=settings.seed, cap=cap)
         specs.append(RunSpec(EXPERIMENT, setting, model, config, dict(table or {})))
     return specs
 

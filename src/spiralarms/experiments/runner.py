@@ -112,6 +112,28 @@ def resolve_config(config: ExperimentConfig) -> ExperimentConfig:
     return config
 
 
+def run_config(
+    base: ExperimentConfig, *, crop: int, seed: int, cap: int | None, merge: str | None = None
+) -> ExperimentConfig:
+    """A copy of a model's training configuration with one run's data settings.
+
+    Parameters
+    ----------
+    base : ExperimentConfig
+        The model's configuration (left unchanged).
+    crop, seed : int
+        Centre crop and seed of the run.
+    cap : int or None
+        Per-class cap on the training pool (``None``: all data).
+    merge : str or None
+        Class merge (``"3,4"``, ``"4,5+"``) or ``None``.
+    """
+    config = copy.deepcopy(base)
+    config.data.crop, config.data.seed = int(crop), int(seed)
+    config.data.cap, config.data.merge = cap, merge
+    return config
+
+
 @dataclass
 class RunSpec:
     """One training run of an experiment.
