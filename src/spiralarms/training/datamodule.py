@@ -48,7 +48,31 @@ class EpochSync(L.Callback):
             datamodule.set_epoch(trainer.current_epoch)
 
 
-class ImageDataModule(L.LightningDataModule):
+class EpochSeededDataModule(L.LightningDataModule):
+    """Shuffling (and view or augmentation choice) drawn from ``(seed, epoch)`` alone.
+
+    A resumed run then sees the same batches as an uninterrupted one. Subclasses set
+    ``train_dataset`` (with a ``set_epoch`` method), ``batch_size`` and ``seed``.
+    """
+
+    epoch: int = 0
+    _sampler: EpochShuffleSampler | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the shuffling and the per-epoch training items of ``epoch``."""
+        self.epoch = int(epoch)
+        self.train_dataset.set_epoch(self.epoch)
+        if self._sampler is not None:
+            self._sampler.set_epoch(self.epoch)
+
+    def epoch_sampler(self) -> EpochShuffleSampler:
+        """A fresh sampler over the training items, at the current epoch."""
+        self._sampler = EpochShuffleSampler(self.train_dataset, self.seed)
+        self._sampler.set_epoch(self.epoch)
+        return self._sampler
+
+
+class ImageDataModule(EpochSeededDataModule):
     """Training and validation images, with epoch-seeded shuffling and augmentation.
 
     Parameters
@@ -81,23 +105,12 @@ class ImageDataModule(L.LightningDataModule):
         self.seed = int(seed)
         self.num_workers = int(num_workers)
         self.pin_memory = bool(pin_memory)
-        self.epoch = 0
-        self._sampler: EpochShuffleSampler | None = None
-
-    def set_epoch(self, epoch: int) -> None:
-        """Draw the shuffling and augmentation of ``epoch``."""
-        self.epoch = int(epoch)
-        self.train_dataset.set_epoch(self.epoch)
-        if self._sampler is not None:
-            self._sampler.set_epoch(self.epoch)
 
     def train_dataloader(self) -> DataLoader:
-        self._sampler = EpochShuffleSampler(self.train_dataset, self.seed)
-        self._sampler.set_epoch(self.epoch)
         return DataLoader(
             self.train_dataset,
             batch_size=self.batch_size,
-            sampler=self._sampler,
+            sampler=self.epoch_sampler(),
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
         )
@@ -210,7 +223,7 @@ class GalaxyDataModule(ImageDataModule):
         return out
 
 
-class FeatureDataModule(L.LightningDataModule):
+class FeatureDataModule(EpochSeededDataModule):
     """Cached pooled features: training cycles through the views, one per epoch.
 
     Parameters
@@ -246,21 +259,10 @@ class FeatureDataModule(L.LightningDataModule):
         self.batch_size = int(batch_size)
         self.val_batch_size = max(int(val_batch_size), self.batch_size)
         self.seed = int(seed)
-        self.epoch = 0
-        self._sampler: EpochShuffleSampler | None = None
-
-    def set_epoch(self, epoch: int) -> None:
-        """Use the view and shuffling of ``epoch``."""
-        self.epoch = int(epoch)
-        self.train_dataset.set_epoch(self.epoch)
-        if self._sampler is not None:
-            self._sampler.set_epoch(self.epoch)
 
     def train_dataloader(self) -> DataLoader:
-        self._sampler = EpochShuffleSampler(self.train_dataset, self.seed)
-        self._sampler.set_epoch(self.epoch)
         return DataLoader(
-            self.train_dataset, batch_size=self.batch_size, sampler=self._sampler, collate_fn=collate_features
+            self.train_dataset, batch_size=self.batch_size, sampler=self.epoch_sampler(), collate_fn=collate_features
         )
 
     def val_dataloader(self) -> DataLoader:
