@@ -259,7 +259,7 @@ class ExperimentConfig:
         hints = typing.get_type_hints(type(target))
         if key not in hints:
             raise SpiralArmsError(f"{source}: unknown key {dotted!r}{_suggest(section, key, hints)}")
-        setattr(target, key, _coerce(value, hints[key], dotted, source))
+        setattr(target, key, coerce_value(value, hints[key], dotted, source))
 
     def validate(self, source: str = "config") -> "ExperimentConfig":
         """Check value ranges; return ``self``.
@@ -333,8 +333,29 @@ _FALSE = {"false", "no", "off", "0"}
 _NULL = {"null", "none", "~", ""}
 
 
-def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
-    """Convert ``value`` to the type ``hint`` (str, int, float, bool, unions, list[int])."""
+def coerce_value(value: Any, hint: Any, key: str, source: str) -> Any:
+    """Convert a configuration value to the type ``hint``, or fail with one line.
+
+    Handles ``str``, ``int``, ``float``, ``bool``, optional and union types,
+    ``list[...]`` (items of a union, ``None`` included) and ``dict[str, ...]``.
+    Strings are parsed by the type (``"5"``, ``"1e-4"``, ``"true"``, ``"null"``), as
+    command-line overrides arrive; integers stand for strings where a class name is
+    wanted (YAML reads ``2`` as a number). Shared by every configuration of the
+    package (training runs here, reproductions in :mod:`spiralarms.experiments`).
+
+    Parameters
+    ----------
+    value : object
+    hint : type
+        The dataclass field's type.
+    key, source : str
+        The dotted key and where the value came from, for the error message.
+
+    Raises
+    ------
+    SpiralArmsError
+        If the value does not fit the type.
+    """
     options = typing.get_args(hint) if _is_union(hint) else (hint,)
     if isinstance(value, str) and type(None) in options and value.strip().lower() in _NULL:
         return None
@@ -356,14 +377,35 @@ _FAIL = object()
 
 def _convert(value: Any, option: Any) -> Any:
     """``value`` as type ``option``, or ``_FAIL``; strings are parsed, others checked."""
-    if typing.get_origin(option) is list:
-        if isinstance(value, str):
+    origin = typing.get_origin(option)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
             return _FAIL
-        if isinstance(value, (list, tuple)) and all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value
-        ):
-            return [int(v) for v in value]
-        return _FAIL
+        (item,) = typing.get_args(option)
+        kinds = typing.get_args(item) if _is_union(item) else (item,)
+        out = []
+        for v in value:
+            converted = None if v is None and type(None) in kinds else _FAIL
+            for kind in kinds:
+                if converted is not _FAIL:
+                    break
+                if kind is not type(None):
+                    converted = _convert(v, kind)
+            if converted is _FAIL:
+                return _FAIL
+            out.append(converted)
+        return out
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            return _FAIL
+        _, kind = typing.get_args(option)
+        out = {}
+        for k, v in value.items():
+            converted = _convert(v, kind)
+            if converted is _FAIL:
+                return _FAIL
+            out[str(k)] = converted
+        return out
     if option is bool:
         if isinstance(value, bool):
             return value
@@ -395,6 +437,8 @@ def _convert(value: Any, option: Any) -> Any:
     if option is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return str(value)
         return _FAIL
     return _FAIL
 
@@ -403,9 +447,23 @@ def _is_union(hint: Any) -> bool:
     return typing.get_origin(hint) in (typing.Union, types.UnionType)
 
 
+def _plural_of(kind: Any) -> str:
+    """Plural words for a type in error messages (``int`` -> ``"integers"``)."""
+    return {bool: "true/false", int: "integers", float: "numbers", str: "strings", type(None): "null"}.get(kind, str(kind))
+
+
 def _describe(options: Iterable[Any]) -> str:
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
-    words = [names.get(o, "a list of integers" if typing.get_origin(o) is list else str(o)) for o in options]
+    words = []
+    for option in options:
+        args = typing.get_args(option)
+        if typing.get_origin(option) is list:
+            items = typing.get_args(args[0]) if _is_union(args[0]) else args
+            words.append("a list of " + " or ".join(_plural_of(i) for i in items))
+        elif typing.get_origin(option) is dict:
+            words.append("a mapping of names to " + _plural_of(args[1]))
+        else:
+            words.append(names.get(option, str(option)))
     return " or ".join(words)
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from typing import Any
 import yaml
 
 from spiralarms.catalog.classes import ARM_CLASSES, parse_merge
-from spiralarms.config import resolve_config_path
+from spiralarms.config import coerce_value, resolve_config_path
 from spiralarms.errors import SpiralArmsError
 from spiralarms.experiments.backbones import BackbonesConfig
 from spiralarms.experiments.class_configs import ClassConfigsConfig
@@ -329,83 +328,7 @@ def _update(target: Any, values: Mapping[str, Any], prefix: str, source: str) ->
                     model = target.models[label] = ModelSpec(config="")
                 _update(model, spec, f"models.{label}.", source)
         else:
-            setattr(target, key, _convert(value, hint, dotted, source))
-
-
-def _convert(value: Any, hint: Any, key: str, source: str) -> Any:
-    """``value`` as type ``hint`` (str, int, bool, optional, list[...], dict[str, int])."""
-    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-    if value is None:
-        if type(None) in options:
-            return None
-        raise SpiralArmsError(f"{source}: {key} must not be null")
-    for option in options:
-        if option is type(None):
-            continue
-        converted = _as(value, option)
-        if converted is not _FAIL:
-            return converted
-    words = {str: "a string", int: "an integer", bool: "true or false", float: "a number"}
-    wanted = " or ".join(words.get(o, _describe(o)) for o in options if o is not type(None))
-    raise SpiralArmsError(f"{source}: {key} must be {wanted}, got {value!r}")
-
-
-_FAIL = object()
-
-
-def _describe(option: Any) -> str:
-    origin, args = typing.get_origin(option), typing.get_args(option)
-    if origin is list:
-        return f"a list of {' or '.join(_describe(a) for a in args)}"
-    if origin is dict:
-        return "a mapping of class to count"
-    return {str: "strings", int: "integers", type(None): "null"}.get(option, str(option))
-
-
-def _as(value: Any, option: Any) -> Any:
-    origin = typing.get_origin(option)
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            return _FAIL
-        (item,) = typing.get_args(option)
-        items = typing.get_args(item) if typing.get_origin(item) in (typing.Union, types.UnionType) else (item,)
-        out = []
-        for v in value:
-            converted = _FAIL
-            if v is None and type(None) in items:
-                converted = None
-            else:
-                for kind in items:
-                    if kind is not type(None):
-                        converted = _as(v, kind)
-                        if converted is not _FAIL:
-                            break
-            if converted is _FAIL:
-                return _FAIL
-            out.append(converted)
-        return out
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            return _FAIL
-        out = {}
-        for k, v in value.items():
-            count = _as(v, int)
-            if count is _FAIL:
-                return _FAIL
-            out[str(k)] = count
-        return out
-    if option is bool:
-        return value if isinstance(value, bool) else _FAIL
-    if option is int:
-        return int(value) if isinstance(value, int) and not isinstance(value, bool) else _FAIL
-    if option is str:
-        # Class names read by YAML as numbers ("2") are strings here.
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        return _FAIL
-    return _FAIL
+            setattr(target, key, coerce_value(value, hint, dotted, source))
 
 
 def split_overrides(items: Iterable[str]) -> tuple[list[str], list[str]]:
