@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message, shortened, for one-line errors.
+
+    Libraries (pandas, astropy, PIL, torch) raise multi-line messages; the command
+    line promises one line.
+    """
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 class SpiralArmsError(ValueError):
     """Bad input that the user can fix: the message names the file, row or column.
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from spiralarms.catalog import schema as sch
-from spiralarms.errors import SpiralArmsError
+from spiralarms.errors import SpiralArmsError, first_line
 
 #: Catalogue formats, by file-name ending (matched case-insensitively, longest first).
 CATALOG_SUFFIXES: dict[str, str] = {
@@ -53,17 +53,13 @@ SCHEMAS: tuple[str, ...] = ("gz2", "kaggle")
 _INTEGER_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
 
 
-def _format_of(path: Path, suffixes: dict[str, str]) -> str | None:
+def table_format(path: Path, suffixes: dict[str, str]) -> str | None:
+    """The format that a file name's ending names in ``suffixes``, or ``None``."""
     name = path.name.lower()
     for suffix, fmt in suffixes.items():
         if name.endswith(suffix):
             return fmt
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def id_columns(schema: str) -> tuple[str, ...]:
@@ -245,7 +241,7 @@ def read_table(path) -> pd.DataFrame:
         raise SpiralArmsError(f"catalog {path}: no such file")
     if path.is_dir():
         raise SpiralArmsError(f"catalog {path}: is a folder, not a file")
-    fmt = _format_of(path, CATALOG_SUFFIXES)
+    fmt = table_format(path, CATALOG_SUFFIXES)
     if fmt is None:
         raise SpiralArmsError(
             f"catalog {path}: unknown file type; use one of {', '.join(CATALOG_SUFFIXES)}"
@@ -253,7 +249,7 @@ def read_table(path) -> pd.DataFrame:
     try:
         table = _read_raw(path, fmt)
     except Exception as exc:  # pandas, pyarrow and astropy each raise their own error types
-        raise SpiralArmsError(f"catalog {path}: cannot read it as {fmt}: {_first_line(exc)}") from exc
+        raise SpiralArmsError(f"catalog {path}: cannot read it as {fmt}: {first_line(exc)}") from exc
     if table.columns.duplicated().any():
         name = table.columns[table.columns.duplicated()][0]
         raise SpiralArmsError(f"catalog {path}: column {name!r} appears twice")
@@ -296,7 +292,7 @@ def read_catalog(path, schema: str = "auto", return_schema: bool = False):
         raise SpiralArmsError(f"schema {schema!r}: choose gz2, kaggle or auto")
     path = Path(path)
     table = read_table(path)
-    fmt = _format_of(path, CATALOG_SUFFIXES)
+    fmt = table_format(path, CATALOG_SUFFIXES)
     resolved = detect_schema(table.columns, f"catalog {path}") if schema == "auto" else schema
 
     present = [c for c in id_columns(resolved) if c in table.columns]
@@ -357,7 +353,7 @@ def write_table(df: pd.DataFrame, path) -> Path:
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"write_table expects a pandas.DataFrame, not {type(df).__name__}")
     path = Path(path)
-    fmt = _format_of(path, WRITE_SUFFIXES)
+    fmt = table_format(path, WRITE_SUFFIXES)
     if fmt is None:
         raise SpiralArmsError(f"{path}: unknown table type; use one of {', '.join(WRITE_SUFFIXES)}")
     try:
@@ -367,7 +363,7 @@ def write_table(df: pd.DataFrame, path) -> Path:
         else:
             df.to_parquet(path, index=False)
     except OSError as exc:
-        raise SpiralArmsError(f"{path}: cannot write: {_first_line(exc)}") from exc
+        raise SpiralArmsError(f"{path}: cannot write: {first_line(exc)}") from exc
     return path
 
 
@@ -376,7 +372,7 @@ def _read_mapping(mapping) -> pd.DataFrame:
         frame, source = mapping.copy(), "mapping table"
     else:
         source = Path(mapping)
-        fmt = _format_of(source, CATALOG_SUFFIXES)
+        fmt = table_format(source, CATALOG_SUFFIXES)
         if not source.is_file():
             raise SpiralArmsError(f"mapping {source}: no such file")
         if fmt not in ("csv", "parquet"):
@@ -388,7 +384,7 @@ def _read_mapping(mapping) -> pd.DataFrame:
                 else pd.read_parquet(source)
             )
         except Exception as exc:  # pandas and pyarrow raise many error types
-            raise SpiralArmsError(f"mapping {source}: cannot read it: {_first_line(exc)}") from exc
+            raise SpiralArmsError(f"mapping {source}: cannot read it: {first_line(exc)}") from exc
     for column in ("objid", "asset_id"):
         if column not in frame.columns:
             raise SpiralArmsError(f"mapping {source}: missing column {column!r}")

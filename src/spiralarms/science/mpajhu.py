@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spiralarms.errors import SpiralArmsError
+from spiralarms.catalog.readers import table_format
+from spiralarms.errors import SpiralArmsError, first_line
 
 #: Public DR7 MPA-JHU files (Kauffmann et al. 2003; Brinchmann et al. 2004), by role.
 MPAJHU_DR7_URLS: dict[str, str] = {
@@ -188,19 +189,6 @@ def dr7_objid(run, rerun, camcol, field_, obj, sky_version: int = 1) -> np.ndarr
     return (np.int64(sky_version) << 59) | (rerun << 48) | (run << 32) | (camcol << 29) | (field_ << 16) | obj
 
 
-def _format_of(path: Path) -> str | None:
-    name = path.name.lower()
-    for suffix, fmt in _TABLE_SUFFIXES.items():
-        if name.endswith(suffix):
-            return fmt
-    return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def _exact_ids(values, source: str, column: str) -> pd.Series:
     """Ids as nullable Int64, exactly: SDSS ids do not survive a trip through a double."""
     series = pd.Series(values)
@@ -282,7 +270,7 @@ def _read_one(path) -> tuple[pd.DataFrame, dict[str, str]]:
         raise SpiralArmsError(f"mpajhu {path}: no such file")
     if path.is_dir():
         raise SpiralArmsError(f"mpajhu {path}: is a folder, not a file")
-    fmt = _format_of(path)
+    fmt = table_format(path, _TABLE_SUFFIXES)
     if fmt is None:
         raise SpiralArmsError(f"mpajhu {path}: unknown file type; use one of {', '.join(_TABLE_SUFFIXES)}")
     try:
@@ -303,7 +291,7 @@ def _read_one(path) -> tuple[pd.DataFrame, dict[str, str]]:
     except SpiralArmsError:
         raise
     except Exception as exc:  # astropy, pandas and pyarrow each raise their own error types
-        raise SpiralArmsError(f"mpajhu {path}: cannot read it as {fmt}: {_first_line(exc)}") from exc
+        raise SpiralArmsError(f"mpajhu {path}: cannot read it as {fmt}: {first_line(exc)}") from exc
     return frame.reset_index(drop=True), names
 
 
@@ -573,7 +561,7 @@ def _astroquery_sql(data_release: int, timeout: float) -> Callable[[str], object
         try:
             return SDSS.query_sql(sql, data_release=data_release, timeout=timeout, cache=False)
         except Exception as exc:  # astroquery raises requests', its own and astropy's errors
-            raise SpiralArmsError(f"SkyServer DR{data_release}: query failed: {_first_line(exc)}") from exc
+            raise SpiralArmsError(f"SkyServer DR{data_release}: query failed: {first_line(exc)}") from exc
 
     return query
 
