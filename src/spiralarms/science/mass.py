@@ -26,7 +26,7 @@ import pandas as pd
 
 from spiralarms.catalog.classes import arm_classes, class_mapping, parse_merge
 from spiralarms.catalog.readers import read_table, write_table
-from spiralarms.errors import SpiralArmsError
+from spiralarms.errors import SpiralArmsError, first_line
 from spiralarms.science.crossmatch import crossmatch, galaxy_id_column, galaxy_ids, galaxy_positions
 from spiralarms.science.mpajhu import MPAJHUCatalogue, load_mpajhu
 from spiralarms.science.statistics import TABLE4_COLUMNS, TABLE4_MERGE, table4, table4_markdown
@@ -193,7 +193,7 @@ def _read_galaxies(path: Path) -> pd.DataFrame:
             as_text = {c: str for c in header if c in _TEXT_COLUMNS}
             return pd.read_csv(path, dtype=as_text, keep_default_na=False, na_values=[""])
         except Exception as exc:  # pandas raises many error types
-            raise SpiralArmsError(f"{path}: cannot read it as CSV: {str(exc).splitlines()[0]}") from exc
+            raise SpiralArmsError(f"{path}: cannot read it as CSV: {first_line(exc)}") from exc
     return read_table(path)
 
 
