@@ -1,0 +1,287 @@
+"""Rendering a synthetic galaxy: light profiles, arms, PSF, sky, stars and stretch."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.special import gammaincinv
+
+from spiralarms.data.synthetic.parameters import GZ2_IMAGE_SIZE, GalaxyParams, _check_size
+from spiralarms.errors import SpiralArmsError
+
+# gri-like colours of the components in (R, G, B) = (i, r, g): an old, red bulge, a
+# white disc and blue star-forming arms. Rows sum to about the same luminance.
+_BULGE_COLOUR = np.array([1.18, 0.92, 0.62], dtype=np.float32)
+_DISC_COLOUR = np.array([1.02, 0.95, 0.88], dtype=np.float32)
+_ARM_COLOUR = np.array([0.72, 0.90, 1.30], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class GalaxyMasks:
+    """Boolean masks of a rendered galaxy, of the image's shape (rows, columns).
+
+    Attributes
+    ----------
+    galaxy : numpy.ndarray of bool
+        The projected disc, out to its truncation radius.
+    arms : numpy.ndarray of bool
+        Where the spiral-arm light exceeds half its local peak; inside ``galaxy``.
+    """
+
+    galaxy: np.ndarray
+    arms: np.ndarray
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """The masks as ``{"galaxy": ..., "arms": ...}``."""
+        return {"galaxy": self.galaxy, "arms": self.arms}
+
+
+def _sersic_b(n: float) -> float:
+    """``b_n`` such that the effective radius holds half the Sérsic light."""
+    return float(gammaincinv(2.0 * n, 0.5))
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cell: float) -> np.ndarray:
+    """Unit-variance Gaussian random field correlated over about ``cell`` pixels."""
+    coarse = (max(2, int(shape[0] / cell) + 2), max(2, int(shape[1] / cell) + 2))
+    field = rng.standard_normal(coarse, dtype=np.float32)
+    # Bilinear upsampling of a coarse grid, one axis at a time: cheap, smooth enough
+    # for patchiness, and elementwise (no BLAS), so bit-identical whatever the threads.
+    lower, weight = _linear_interpolation_weights(shape[0], coarse[0])
+    field = field[lower] * (1 - weight)[:, None] + field[lower + 1] * weight[:, None]
+    lower, weight = _linear_interpolation_weights(shape[1], coarse[1])
+    field = field[:, lower] * (1 - weight) + field[:, lower + 1] * weight
+    return field / np.float32(0.75)
+
+
+def _linear_interpolation_weights(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lower sample index and weight of the upper one, to interpolate n_in samples onto n_out."""
+    position = np.linspace(0.0, n_in - 1.0, n_out, dtype=np.float32)
+    lower = np.minimum(position.astype(np.int64), n_in - 2)
+    return lower, position - lower
+
+
+def _disc_coordinates(p: GalaxyParams, ys: np.ndarray, xs: np.ndarray):
+    """Disc-plane coordinates (x, y along the major and minor axes) of sky pixels."""
+    pa = math.radians(p.position_angle_deg)
+    cos_i = math.cos(math.radians(p.inclination_deg))
+    ca, sa = np.float32(math.cos(pa)), np.float32(math.sin(pa))
+    x_major = xs * ca + ys * sa
+    y_minor = -xs * sa + ys * ca
+    return x_major, y_minor, y_minor / np.float32(cos_i)
+
+
+def _arm_profile(
+    p: GalaxyParams, r: np.ndarray, theta: np.ndarray, window: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Spiral-arm profile in [0, ~1]: a Gaussian across the nearest arm, radially windowed.
+
+    The phase ``psi = theta - ln(r / r_in) / tan(p) - phi`` is constant along a
+    logarithmic spiral; ``m psi / 2 pi`` rounded gives the nearest arm and the
+    remainder the azimuthal distance to it, so all ``m`` arms cost one pass.
+    """
+    m = p.n_arms
+    tan_p = math.tan(math.radians(p.pitch_deg))
+    sin_p = abs(math.sin(math.radians(p.pitch_deg)))
+    log_r = np.log(np.maximum(r, np.float32(0.5)) / np.float32(p.arm_inner_px))
+    psi = theta - log_r / np.float32(tan_p) - np.float32(math.radians(p.arm_phase_deg))
+    if p.flocculence > 0.05:
+        # Flocculent arms: the phase wanders with position, so arms break into segments.
+        psi = psi + np.float32(0.9 * p.flocculence) * _smooth_noise(rng, r.shape, 0.6 * p.disc_scale_px)
+    two_pi = np.float32(2.0 * np.pi)
+    u = psi * np.float32(m / (2.0 * np.pi))
+    nearest = np.floor(u + np.float32(0.5))
+    arm_index = nearest.astype(np.int64) % m
+    jitter = np.radians(np.asarray(p.arm_phase_jitter_deg, dtype=np.float32))
+    d_theta = (u - nearest) * (two_pi / np.float32(m)) - jitter[arm_index]
+    # Perpendicular distance to the arm and the arm width, both in pixels; arms widen
+    # outwards with their spacing, within physical limits.
+    spacing = r * np.float32(2.0 * np.pi / m * sin_p)
+    scale = p.image_size / GZ2_IMAGE_SIZE
+    width = np.clip(np.float32(p.arm_width) * spacing, 1.0 * scale, np.float32(0.16) * r + 1.0 * scale)
+    profile = np.exp(np.float32(-0.5) * np.square(r * d_theta * np.float32(sin_p) / width))
+    profile *= np.asarray(p.arm_amplitudes, dtype=np.float32)[arm_index]
+    if p.flocculence > 0.05:
+        patches = _smooth_noise(rng, r.shape, 0.4 * p.disc_scale_px)
+        keep = np.clip(np.float32(0.3) + patches * np.float32(1.5), 0.0, 1.0)
+        profile *= np.float32(1.0 - p.flocculence) + np.float32(p.flocculence) * keep
+    return profile * window
+
+
+def _radial_window(p: GalaxyParams, r: np.ndarray) -> np.ndarray:
+    """Arms fade in over the bulge or bar region and out towards the disc edge."""
+    rin, rout = np.float32(p.arm_inner_px), np.float32(p.arm_outer_px)
+    fade_in = np.clip((r - np.float32(0.6) * rin) / (np.float32(0.6) * rin), 0.0, 1.0)
+    fade_out = np.clip((rout - r) / (np.float32(0.35) * rout) + np.float32(0.3), 0.0, 1.0)
+    return fade_in * fade_in * (3 - 2 * fade_in) * fade_out
+
+
+def render_galaxy(
+    params: GalaxyParams, size: int | None = None
+) -> tuple[np.ndarray, GalaxyMasks]:
+    """Render one galaxy as an RGB cutout with its galaxy and arm masks.
+
+    Parameters
+    ----------
+    params : GalaxyParams
+        The galaxy, e.g. from :func:`sample_galaxy_params`.
+    size : int, optional
+        Image side in pixels; defaults to ``params.image_size`` (424 for GZ2). Other
+        sizes rescale the galaxy so that it fills the same fraction of the frame.
+
+    Returns
+    -------
+    image : numpy.ndarray of uint8, shape (size, size, 3)
+        gri-like colour composite, asinh stretch, sky noise and PSF included.
+    masks : GalaxyMasks
+        Boolean ``galaxy`` (disc) and ``arms`` masks of shape (size, size).
+
+    Raises
+    ------
+    SpiralArmsError
+        If ``params`` is not a GalaxyParams or ``size < 32``.
+    """
+    if not isinstance(params, GalaxyParams):
+        raise SpiralArmsError(f"params must be GalaxyParams, not {type(params).__name__}")
+    size = params.image_size if size is None else _check_size(size)
+    p = params.scaled(size)
+    rng = np.random.default_rng(p.seed)
+    f32 = np.float32
+
+    # Linear flux in units of the face-on disc central surface brightness.
+    image = np.zeros((3, size, size), dtype=np.float32)
+    galaxy_mask = np.zeros((size, size), dtype=bool)
+    arms_mask = np.zeros((size, size), dtype=bool)
+    cx = (size - 1) / 2.0 + p.centre_x
+    cy = (size - 1) / 2.0 + p.centre_y
+
+    # The galaxy is computed in a box around it only: most of a GZ2 frame is sky.
+    half = int(math.ceil(p.disc_radius_px * 1.25 + 4 * p.psf_sigma_px + 2))
+    y0, y1 = max(0, int(cy) - half), min(size, int(cy) + half + 2)
+    x0, x1 = max(0, int(cx) - half), min(size, int(cx) + half + 2)
+    ys = (np.arange(y0, y1, dtype=np.float32) - f32(cy))[:, None]
+    xs = (np.arange(x0, x1, dtype=np.float32) - f32(cx))[None, :]
+    x_major, y_minor, y_disc = _disc_coordinates(p, ys, xs)
+    r = np.sqrt(x_major * x_major + y_disc * y_disc)
+    theta = np.arctan2(y_disc, x_major)
+
+    h = f32(p.disc_scale_px)
+    # Smooth truncation; the exponent is capped so that float32 cannot overflow.
+    edge = 1.0 / (1.0 + np.exp(np.minimum((r - f32(p.disc_radius_px)) / (f32(0.25) * h), f32(60.0))))
+    disc = np.exp(-r / h) * edge
+    window = _radial_window(p, r)
+    arms = _arm_profile(p, r, theta, window, rng)
+    if p.star_formation > 0:
+        knots = _smooth_noise(rng, r.shape, max(2.0, 0.15 * p.disc_scale_px))
+        arms_light = disc * f32(p.arm_contrast) * arms * np.clip(1 + f32(p.star_formation) * knots, 0.2, None)
+    else:
+        arms_light = disc * f32(p.arm_contrast) * arms
+    disc_light = disc * (1 - f32(p.interarm_depletion) * window)
+    if p.bar_strength > 0:
+        # A Ferrers-like bar along a random disc-plane axis that ends where the arms begin.
+        bar_axis = math.radians(p.arm_phase_deg)
+        cb, sb = f32(math.cos(bar_axis)), f32(math.sin(bar_axis))
+        along = (x_major * cb + y_disc * sb) / f32(p.bar_length_px)
+        across = (-x_major * sb + y_disc * cb) / f32(0.25 * p.bar_length_px)
+        disc_light = disc_light + f32(p.bar_strength) * np.clip(1 - along * along - across * across, 0, None) ** 2
+
+    # Bulge: Sérsic profile, rounder than the disc, normalised to its flux fraction.
+    cos_i = math.cos(math.radians(p.inclination_deg))
+    q_bulge = max(cos_i, 0.75)
+    n, re = p.sersic_n, p.bulge_reff_px
+    b = _sersic_b(n)
+    disc_flux = 2.0 * math.pi * p.disc_scale_px**2 * cos_i
+    bulge_flux = p.bulge_fraction / (1.0 - p.bulge_fraction) * disc_flux
+    bulge_norm = bulge_flux / (
+        2.0 * math.pi * n * re * re * q_bulge * math.exp(b) * b ** (-2.0 * n) * math.gamma(2.0 * n)
+    )
+    r_bulge = np.sqrt(x_major * x_major + (y_minor / f32(q_bulge)) ** 2) / f32(re)
+    bulge = f32(bulge_norm) * np.exp(-f32(b) * (np.power(r_bulge, f32(1.0 / n)) - 1))
+
+    box = image[:, y0:y1, x0:x1]
+    for c in range(3):
+        box[c] = bulge * _BULGE_COLOUR[c] + disc_light * _DISC_COLOUR[c] + arms_light * _ARM_COLOUR[c]
+    galaxy_mask[y0:y1, x0:x1] = r <= p.disc_radius_px
+    arms_mask[y0:y1, x0:x1] = (arms > 0.5) & (r <= p.disc_radius_px)
+
+    # Blur the galaxy box by the PSF; the companion and stars are drawn blurred.
+    pad = int(4 * p.psf_sigma_px) + 1
+    gy0, gy1 = max(0, y0 - pad), min(size, y1 + pad)
+    gx0, gx1 = max(0, x0 - pad), min(size, x1 + pad)
+    image[:, gy0:gy1, gx0:gx1] = ndimage.gaussian_filter(
+        image[:, gy0:gy1, gx0:gx1], (0, p.psf_sigma_px, p.psf_sigma_px), truncate=3.5
+    )
+    if p.has_companion:
+        _add_companion(image, p, cx, cy)
+    _add_stars(image, p, rng)
+
+    image *= f32(p.brightness)
+    # Sky and photon noise: Gaussian with the Poisson variance (sky-dominated, plus the
+    # galaxy's own shot noise where it is bright).
+    noise = rng.standard_normal(image.shape, dtype=np.float32)
+    sky_var = f32(p.noise_sigma) ** 2
+    gain = f32(p.noise_sigma) ** 2 / f32(0.02)  # variance per unit flux: shot noise
+    image += noise * np.sqrt(sky_var + gain * np.maximum(image, 0))
+
+    return _stretch(image), GalaxyMasks(galaxy=galaxy_mask, arms=arms_mask)
+
+
+def _add_companion(image: np.ndarray, p: GalaxyParams, cx: float, cy: float) -> None:
+    """Add a small, smooth, reddish companion galaxy (exponential profile, PSF-blurred)."""
+    size = image.shape[1]
+    ccx, ccy = cx + p.companion_dx_px, cy + p.companion_dy_px
+    half = int(6 * p.companion_scale_px) + 2
+    y0, y1 = max(0, int(ccy) - half), min(size, int(ccy) + half + 2)
+    x0, x1 = max(0, int(ccx) - half), min(size, int(ccx) + half + 2)
+    if y0 >= y1 or x0 >= x1:
+        return
+    ys = (np.arange(y0, y1, dtype=np.float32) - np.float32(ccy))[:, None]
+    xs = (np.arange(x0, x1, dtype=np.float32) - np.float32(ccx))[None, :]
+    pa = math.radians(p.companion_position_angle_deg)
+    u = xs * np.float32(math.cos(pa)) + ys * np.float32(math.sin(pa))
+    v = (-xs * np.float32(math.sin(pa)) + ys * np.float32(math.cos(pa))) / np.float32(p.companion_axis_ratio)
+    rc = np.sqrt(u * u + v * v) / np.float32(p.companion_scale_px)
+    peak = p.companion_flux / (2 * math.pi * p.companion_scale_px**2 * p.companion_axis_ratio)
+    light = ndimage.gaussian_filter(np.float32(peak) * np.exp(-rc), p.psf_sigma_px, truncate=3.5)
+    colour = (_BULGE_COLOUR + _DISC_COLOUR) / 2
+    for c in range(3):
+        image[c, y0:y1, x0:x1] += light * colour[c]
+
+
+def _add_stars(image: np.ndarray, p: GalaxyParams, rng: np.random.Generator) -> None:
+    """Add field stars: PSF-shaped point sources of random flux and colour."""
+    size = image.shape[1]
+    sigma = p.psf_sigma_px
+    for _ in range(p.n_stars):
+        x, y = rng.uniform(0, size - 1, size=2)
+        # Log-uniform flux: mostly faint stars, a few bright enough to saturate.
+        flux = 10 ** rng.uniform(-0.5, 1.8) * 2 * math.pi * sigma * sigma * 0.05
+        temperature = rng.uniform(-1.0, 1.0)  # -1 red, +1 blue
+        colour = np.array([1 - 0.35 * temperature, 1.0, 1 + 0.35 * temperature], dtype=np.float32)
+        half = int(math.ceil(sigma * 5)) + 1
+        y0, y1 = max(0, int(y) - half), min(size, int(y) + half + 1)
+        x0, x1 = max(0, int(x) - half), min(size, int(x) + half + 1)
+        dy = (np.arange(y0, y1, dtype=np.float32) - np.float32(y))[:, None]
+        dx = (np.arange(x0, x1, dtype=np.float32) - np.float32(x))[None, :]
+        psf = np.exp((dx * dx + dy * dy) / np.float32(-2 * sigma * sigma))
+        psf *= np.float32(flux / (2 * math.pi * sigma * sigma))
+        image[:, y0:y1, x0:x1] += colour[:, None, None] * psf[None]
+
+
+# Display stretch: asinh, soft below ~ the outer disc, saturating in the bulge core.
+_STRETCH_SOFT = 0.06
+_STRETCH_WHITE = 2.5
+_STRETCH_BLACK = -0.01
+
+
+def _stretch(image: np.ndarray) -> np.ndarray:
+    """Asinh stretch of a (3, H, W) linear image into a (H, W, 3) uint8 RGB image."""
+    soft = np.float32(_STRETCH_SOFT)
+    scaled = np.arcsinh((image - np.float32(_STRETCH_BLACK)) / soft)
+    scaled *= np.float32(255.0 / math.asinh((_STRETCH_WHITE - _STRETCH_BLACK) / _STRETCH_SOFT))
+    np.clip(scaled, 0, 255, out=scaled)
+    return np.ascontiguousarray(scaled.transpose(1, 2, 0)).astype(np.uint8)
+
