@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,17 +18,25 @@ from spiralarms.catalog.classes import ARM_CLASSES
 from spiralarms.catalog.schema import FEATURES_OR_DISK, NOT_EDGE_ON, SPIRAL, T11_ANSWERS
 from spiralarms.data.synthetic import (
     CANT_TELL_REASONS,
+    DEFAULT_PRESET,
+    PRESETS,
     GalaxyMasks,
     GalaxyParams,
     galaxy_rng,
+    get_preset,
+    lupton_rgb,
+    make_galaxy,
     render_galaxy,
     sample_galaxy_params,
     simulate_gz2_votes,
     synthesize_dataset,
 )
+from spiralarms.data.synthetic.realism import STATISTICS, image_statistics, jpeg_quality
 from spiralarms.errors import SpiralArmsError
 
 CLEAN_CLASSES = ("1", "2", "3", "4", "5+")
+#: Lowest cos(inclination) each preset draws (never edge-on).
+MIN_COS_I = {"crisp": 0.45, "sdss": 0.25}
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -65,10 +75,10 @@ def amplitudes_of_row(out, row):
     )
 
 
-def jpeg_grey(image):
-    """The grey-level pixels of an image after a JPEG (quality 90) round trip."""
+def jpeg_grey(image, quality=90):
+    """The grey-level pixels of an image after a JPEG round trip."""
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="JPEG", quality=90)
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
     return np.asarray(Image.open(buffer).convert("RGB"), dtype=np.float32).mean(axis=2)
 
 
@@ -90,15 +100,24 @@ def paper_cuts(catalog):
     return keep.to_numpy(), np.array(ARM_CLASSES)[best]
 
 
-def params_with_reason(reason, n, seed=0):
+def params_with_reason(reason, n, seed=0, preset=None, min_cos_i=0.0):
     """``n`` parameter sets of class ``?`` with the given can't-tell reason."""
     found, j = [], 0
     while len(found) < n:
-        p = sample_galaxy_params("?", np.random.default_rng([seed, j]))
+        p = sample_galaxy_params("?", np.random.default_rng([seed, j]), preset=preset)
         j += 1
-        if p.cant_tell_reason == reason:
+        if p.cant_tell_reason == reason and math.cos(math.radians(p.inclination_deg)) >= min_cos_i:
             found.append(p)
     return found
+
+
+def galaxy_light(p):
+    """The galaxy without the field: no stars, neighbours or companion in its frame.
+
+    The sdss preset fills the frame with field sources as the SDSS cutouts are; those
+    fall on the rings where arms are measured and are no part of the galaxy's pattern.
+    """
+    return dataclasses.replace(p, n_stars=0, n_neighbours=0, has_companion=False)
 
 
 @pytest.fixture(scope="module")
@@ -112,13 +131,14 @@ def dataset(tmp_path_factory):
 # ---------------------------------------------------------------------- parameters
 
 
+@pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("true_class", ARM_CLASSES)
-def test_sample_galaxy_params_follow_the_class(true_class):
+def test_sample_galaxy_params_follow_the_class(true_class, preset):
     for j in range(40):
-        p = sample_galaxy_params(true_class, np.random.default_rng([1, j]))
+        p = sample_galaxy_params(true_class, np.random.default_rng([1, j]), preset=preset)
         assert isinstance(p, GalaxyParams)
-        assert p.true_class == true_class
-        assert math.cos(math.radians(p.inclination_deg)) >= 0.45 - 1e-9  # never edge-on
+        assert p.true_class == true_class and p.preset == preset
+        assert math.cos(math.radians(p.inclination_deg)) >= MIN_COS_I[preset] - 1e-9  # never edge-on
         assert 10.0 <= abs(p.pitch_deg) <= 40.0
         assert 0.0 <= p.position_angle_deg < 180.0
         assert len(p.arm_amplitudes) == len(p.arm_phase_jitter_deg) == p.n_arms
@@ -131,34 +151,71 @@ def test_sample_galaxy_params_follow_the_class(true_class):
             expected = range(5, 8) if true_class == "5+" else [int(true_class)]
             assert p.n_arms in expected
             # GZ2 framing: the disc fits in the central 224 crop of a 424 cutout.
-            assert 55.0 <= p.disc_radius_px <= 112.0
+            assert 50.0 <= p.disc_radius_px <= 112.0
+
+
+def test_the_default_preset_is_the_sdss_one():
+    assert DEFAULT_PRESET == "sdss"
+    assert sample_galaxy_params("2", np.random.default_rng(0)).preset == "sdss"
+    assert get_preset().jpeg_quality == 75 and get_preset("crisp").jpeg_quality == 90
 
 
 def test_cant_tell_reasons_have_their_physical_cause():
-    faint = params_with_reason("faint", 5)
-    small = params_with_reason("small", 5)
-    flocculent = params_with_reason("flocculent", 5)
-    clean = [sample_galaxy_params("2", np.random.default_rng([2, j])) for j in range(20)]
+    faint = params_with_reason("faint", 5, preset="crisp")
+    small = params_with_reason("small", 5, preset="crisp")
+    flocculent = params_with_reason("flocculent", 5, preset="crisp")
+    clean = [sample_galaxy_params("2", np.random.default_rng([2, j]), preset="crisp") for j in range(20)]
     assert max(p.arm_contrast for p in faint) < min(p.arm_contrast for p in clean)
     assert max(p.disc_radius_px for p in small) < 0.5 * min(p.disc_radius_px for p in clean)
     assert min(p.flocculence for p in flocculent) > max(p.flocculence for p in clean)
     assert all(p.n_arms >= 6 for p in flocculent)
 
 
-def test_sample_galaxy_params_scales_with_image_size():
-    big = sample_galaxy_params("3", np.random.default_rng(4), 424)
-    small = sample_galaxy_params("3", np.random.default_rng(4), 212)
+def test_sdss_cant_tell_reasons_have_their_physical_cause():
+    """sdss frames every galaxy alike: a "small" one is small on the sky, so its pixels
+    are small and the seeing disc wide against the disc; "faint" ones are early types."""
+    faint = params_with_reason("faint", 8, preset="sdss")
+    small = params_with_reason("small", 8, preset="sdss")
+    flocculent = params_with_reason("flocculent", 8, preset="sdss")
+    clean = [sample_galaxy_params(c, np.random.default_rng([2, j]), preset="sdss")
+             for j, c in enumerate(CLEAN_CLASSES * 6)]
+    assert max(p.pixel_scale_arcsec for p in small) <= min(p.pixel_scale_arcsec for p in clean)
+    resolution = lambda ps: np.median([p.psf_sigma_px / p.disc_scale_px for p in ps])  # noqa: E731
+    assert resolution(small) > 2 * resolution(clean)
+    assert max(p.arm_contrast for p in faint) < min(p.arm_contrast for p in clean)
+    assert min(p.bulge_fraction for p in faint) >= np.median([p.bulge_fraction for p in clean])
+    assert min(p.flocculence for p in flocculent) > max(p.flocculence for p in clean)
+    # The seeing is SDSS's (1.1-1.8 arcsec FWHM) at each galaxy's own pixel scale.
+    for p in clean + small:
+        assert 1.1 - 1e-6 <= p.psf_sigma_px * 2.3548 * p.pixel_scale_arcsec <= 1.8 + 1e-6
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_sample_galaxy_params_scales_with_image_size(preset):
+    big = sample_galaxy_params("3", np.random.default_rng(4), 424, preset=preset)
+    small = sample_galaxy_params("3", np.random.default_rng(4), 212, preset=preset)
     assert small.disc_scale_px == pytest.approx(big.disc_scale_px / 2)
+    assert small.noise_correlation_px == pytest.approx(big.noise_correlation_px / 2)
     assert small.pitch_deg == pytest.approx(big.pitch_deg)
     assert big.scaled(212).disc_radius_px == pytest.approx(small.disc_radius_px)
+    if preset == "sdss":
+        assert small.pixel_scale_arcsec == pytest.approx(2 * big.pixel_scale_arcsec)
+
+
+def test_unknown_preset_is_a_one_line_error(tmp_path):
+    with pytest.raises(SpiralArmsError, match="preset 'hst'.*sdss, crisp"):
+        sample_galaxy_params("2", np.random.default_rng(0), preset="hst")
+    with pytest.raises(SpiralArmsError, match="preset"):
+        synthesize_dataset(tmp_path / "x", 1, preset="hst", progress=False)
 
 
 # ------------------------------------------------------------------------- rendering
 
 
+@pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("true_class", ["2", "5+", "?"])
-def test_render_galaxy_image_and_masks(true_class):
-    p = sample_galaxy_params(true_class, np.random.default_rng(8))
+def test_render_galaxy_image_and_masks(true_class, preset):
+    p = sample_galaxy_params(true_class, np.random.default_rng(8), preset=preset)
     image, masks = render_galaxy(p)
     assert image.shape == (424, 424, 3) and image.dtype == np.uint8
     assert isinstance(masks, GalaxyMasks)
@@ -176,8 +233,9 @@ def test_render_galaxy_image_and_masks(true_class):
     assert grey[masks.galaxy].mean() > grey[~masks.galaxy].mean() + 10
 
 
-def test_arm_mask_marks_bright_arm_pixels():
-    p = sample_galaxy_params("3", np.random.default_rng(3))
+@pytest.mark.parametrize("preset", PRESETS)
+def test_arm_mask_marks_bright_arm_pixels(preset):
+    p = sample_galaxy_params("3", np.random.default_rng(3), preset=preset)
     image, masks = render_galaxy(p)
     assert 0.05 < masks.arms.sum() / masks.galaxy.sum() < 0.6
     # At the same radius, arm pixels are brighter than inter-arm pixels.
@@ -185,11 +243,12 @@ def test_arm_mask_marks_bright_arm_pixels():
     yy, xx = np.mgrid[:424, :424]
     radius = np.hypot(yy - 211.5 - p.centre_y, xx - 211.5 - p.centre_x)
     annulus = (radius > 1.2 * p.disc_scale_px) & (radius < 2.0 * p.disc_scale_px) & masks.galaxy
-    assert grey[annulus & masks.arms].mean() > grey[annulus & ~masks.arms].mean() + 15
+    assert grey[annulus & masks.arms].mean() > grey[annulus & ~masks.arms].mean() + 10
 
 
-def test_colours_bulge_redder_than_arms():
-    p = sample_galaxy_params("2", np.random.default_rng(12))
+@pytest.mark.parametrize("preset", PRESETS)
+def test_colours_bulge_redder_than_arms(preset):
+    p = sample_galaxy_params("2", np.random.default_rng(12), preset=preset)
     image, masks = render_galaxy(p)
     rgb = image.astype(float)
     yy, xx = np.mgrid[:424, :424]
@@ -198,33 +257,36 @@ def test_colours_bulge_redder_than_arms():
     assert red_minus_blue[centre].mean() > red_minus_blue[masks.arms].mean() + 10
 
 
-def test_render_galaxy_is_deterministic_and_seeded():
-    p = sample_galaxy_params("4", np.random.default_rng(0))
+@pytest.mark.parametrize("preset", PRESETS)
+def test_render_galaxy_is_deterministic_and_seeded(preset):
+    p = sample_galaxy_params("4", np.random.default_rng(0), preset=preset)
     a, _ = render_galaxy(p)
     b, _ = render_galaxy(p)
     assert np.array_equal(a, b)
-    other = sample_galaxy_params("4", np.random.default_rng(1))
+    other = sample_galaxy_params("4", np.random.default_rng(1), preset=preset)
     c, _ = render_galaxy(other)
     assert not np.array_equal(a, c)
 
 
-def test_render_galaxy_other_size_keeps_the_framing():
-    p = sample_galaxy_params("2", np.random.default_rng(6))
+@pytest.mark.parametrize("preset", PRESETS)
+def test_render_galaxy_other_size_keeps_the_framing(preset):
+    p = sample_galaxy_params("2", np.random.default_rng(6), preset=preset)
     _, big = render_galaxy(p)
     image, small = render_galaxy(p, size=128)
     assert image.shape == (128, 128, 3)
     assert small.galaxy.mean() == pytest.approx(big.galaxy.mean(), rel=0.1)
 
 
+@pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("true_class", CLEAN_CLASSES)
-def test_rendered_arms_carry_the_arm_number(true_class):
+def test_rendered_arms_carry_the_arm_number(true_class, preset):
     """The dominant azimuthal Fourier mode of the deprojected disc is the arm number."""
     dominant = []
     for j in range(8):
-        p = sample_galaxy_params(true_class, np.random.default_rng([21, j]))
-        image, _ = render_galaxy(p)
+        p = sample_galaxy_params(true_class, np.random.default_rng([21, j]), preset=preset)
+        image, _ = render_galaxy(galaxy_light(p))
         amplitudes = azimuthal_amplitudes(
-            jpeg_grey(image), p.centre_x, p.centre_y, p.disc_scale_px,
+            jpeg_grey(image, get_preset(preset).jpeg_quality), p.centre_x, p.centre_y, p.disc_scale_px,
             p.inclination_deg, p.position_angle_deg,
         )
         dominant.append(int(amplitudes.argmax()) + 1)
@@ -234,22 +296,111 @@ def test_rendered_arms_carry_the_arm_number(true_class):
         assert np.mean([m == int(true_class) for m in dominant]) >= 0.8, dominant
 
 
-def test_cant_tell_arms_are_weak_or_incoherent():
-    """Faint and flocculent ``?`` galaxies have far weaker low-m spiral modes."""
+@pytest.mark.parametrize("preset", PRESETS)
+def test_cant_tell_arms_are_weak_or_incoherent(preset):
+    """Faint and flocculent ``?`` galaxies have far weaker low-m spiral modes.
+
+    Measured on discs at least half face-on (``cos i >= 0.5``): deprojecting a more
+    inclined, bulge-dominated early type turns its round bulge into an m = 2 mode.
+    """
 
     def strongest_mode(p):
-        image, _ = render_galaxy(p)
+        image, _ = render_galaxy(galaxy_light(p))
         return azimuthal_amplitudes(
             jpeg_grey(image), p.centre_x, p.centre_y, p.disc_scale_px,
             p.inclination_deg, p.position_angle_deg,
         ).max()
 
-    clean = [strongest_mode(sample_galaxy_params(c, np.random.default_rng([31, k])))
+    clean = [strongest_mode(sample_galaxy_params(c, np.random.default_rng([31, k]), preset=preset))
              for k, c in enumerate(CLEAN_CLASSES * 2)]
-    faint = [strongest_mode(p) for p in params_with_reason("faint", 4, seed=32)]
-    flocculent = [strongest_mode(p) for p in params_with_reason("flocculent", 4, seed=33)]
-    assert max(faint) < 0.5 * min(clean)
+    faint = [strongest_mode(p) for p in params_with_reason("faint", 4, seed=32, preset=preset, min_cos_i=0.5)]
+    flocculent = [strongest_mode(p) for p in params_with_reason("flocculent", 4, seed=33, preset=preset, min_cos_i=0.5)]
+    # sdss arms are seeing-blurred: its weakest clean galaxy stands for the blur, so
+    # faint ones are compared with the typical clean one there.
+    reference = min(clean) if preset == "crisp" else np.median(clean)
+    assert max(faint) < 0.5 * reference
     assert np.median(flocculent) < 0.6 * np.median(clean)
+
+
+def test_lupton_rgb_is_astropys_composite():
+    """The renderer's fast Lupton et al. (2004) composite equals astropy's, level for level."""
+    from astropy.visualization import make_lupton_rgb
+
+    rng = np.random.default_rng(0)
+    image = rng.lognormal(-3.0, 1.5, size=(3, 64, 64)).astype(np.float32) - 0.02
+    image[:, :4, :4] = 50.0  # saturated, colour-preserving clip
+    ours = lupton_rgb(image, stretch=0.2, q=8.0)
+    theirs = make_lupton_rgb(image[0], image[1], image[2], minimum=0.0, stretch=0.2, Q=8.0)
+    assert ours.shape == theirs.shape == (64, 64, 3) and ours.dtype == np.uint8
+    assert np.abs(ours.astype(int) - theirs.astype(int)).max() <= 1
+    assert (ours == theirs).mean() > 0.99
+    minimum = [0.0, 0.01, 0.05]
+    per_band = lupton_rgb(image, stretch=0.2, q=8.0, minimum=minimum)
+    theirs = make_lupton_rgb(image[0], image[1], image[2], minimum=minimum, stretch=0.2, Q=8.0)
+    assert np.abs(per_band.astype(int) - theirs.astype(int)).max() <= 1
+    assert (per_band != ours).any()
+
+
+def test_crisp_and_sdss_observations_differ_as_the_presets_say():
+    """sdss: correlated, mostly grey sky noise, a wider PSF, neighbours; crisp: white noise."""
+    stats = {}
+    for preset in PRESETS:
+        rows = [image_statistics(jpeg_grey_rgb(render_galaxy(
+            sample_galaxy_params(c, np.random.default_rng([41, k]), preset=preset))[0], get_preset(preset).jpeg_quality))
+            for k, c in enumerate(ARM_CLASSES * 2)]
+        stats[preset] = pd.DataFrame(rows).median()
+    assert stats["crisp"]["noise_corr_3px"] < 0.15 < 0.35 < stats["sdss"]["noise_corr_3px"]
+    assert stats["sdss"]["psf_fwhm_px"] > 1.4 * stats["crisp"]["psf_fwhm_px"]
+    assert stats["sdss"]["n_neighbours"] > 2 * stats["crisp"]["n_neighbours"]
+    assert stats["sdss"]["peak_level"] < 230 < stats["crisp"]["peak_level"]  # cores not saturated white
+
+
+def jpeg_grey_rgb(image, quality):
+    """An RGB image after a JPEG round trip."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+# -------------------------------------------------------------------------- realism
+
+
+def test_image_statistics_measure_what_they_name():
+    """On a drawn scene of known sizes, PSF, noise and neighbours, the statistics find them."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(0)
+    size, sigma_psf = 256, 2.5
+    yy, xx = np.mgrid[:size, :size].astype(float)
+    light = np.zeros((size, size))
+    light += 200 * np.exp(-np.hypot(yy - 127.5, xx - 127.5) / 10.0)  # exponential "galaxy", h = 10
+    stars = [(30, 40), (200, 60), (60, 210), (220, 220)]
+    for y, x in stars:
+        light += 150 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * sigma_psf**2))
+    noise = ndi.gaussian_filter(rng.standard_normal((size, size)), 1.5)
+    sky = 20 + 3 * noise / noise.std()
+    rgb = np.clip(np.stack([light * 1.2, light, light * 0.7], axis=2) + sky[..., None], 0, 255).astype(np.uint8)
+    stats = image_statistics(rgb)
+    assert set(stats) == set(STATISTICS)
+    # Half-light radius of an exponential disc: 1.68 h, within the detected isophote.
+    assert 10 < stats["r50_px"] < 17.5
+    assert stats["concentration"] > 1.5
+    assert stats["axis_ratio"] > 0.9
+    assert stats["psf_fwhm_px"] == pytest.approx(2.3548 * sigma_psf, rel=0.25)
+    assert stats["n_neighbours"] == len(stars)
+    assert stats["sky_level"] == pytest.approx(20, abs=1.5)
+    assert stats["noise"] == pytest.approx(3.0, rel=0.2)
+    assert stats["noise_corr_1px"] > 0.7 and stats["noise_corr_3px"] > 0.2
+    assert stats["g_r"] > 0.2 and stats["r_i"] > 0.1  # more red than blue light
+
+
+def test_jpeg_quality_reads_the_quality_a_file_was_saved_with(tmp_path):
+    image = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    for quality in (50, 75, 90):
+        Image.fromarray(image).save(tmp_path / f"{quality}.jpg", quality=quality)
+        assert jpeg_quality(tmp_path / f"{quality}.jpg") == quality
+    Image.fromarray(image).save(tmp_path / "x.png")
+    assert math.isnan(jpeg_quality(tmp_path / "x.png"))
 
 
 # ---------------------------------------------------------------------------- votes
@@ -438,3 +589,43 @@ def test_cli_synth_masks_flag_and_bad_output(tmp_path):
     result = runner.invoke(app, ["synth", str(not_a_folder), "--n-per-class", "1"])
     assert result.exit_code == 1
     assert "error:" in result.output and "not a folder" in result.output
+
+
+# ------------------------------------------------------------------------ benchmark
+
+SHARED_CUTOUTS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sdss-gz-cutouts"
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_bench_realism_quick_run(tmp_path, capsys):
+    """``benchmarks/bench_realism.py --quick`` prints the table, both AUCs and the demo signals."""
+    if not (SHARED_CUTOUTS / "index.csv").is_file():
+        pytest.skip(f"shared real cutouts not found at {SHARED_CUTOUTS}")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_realism", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_realism.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.main(["--quick", "--real", str(SHARED_CUTOUTS), "--out", str(tmp_path / "work"),
+                         "--json", str(tmp_path / "realism.json"), "--figure", str(tmp_path / "figure.jpg")])
+    printed = capsys.readouterr().out
+    for statistic in STATISTICS:
+        assert f"| {statistic} |" in printed
+    assert "domain AUC" in printed and "flagged spirals vs non-spirals" in printed
+    assert set(result["domain_auc"]) == {"crisp", "sdss"}
+    # Even 24 images of the crisp preset are told from real ones with no error.
+    assert result["domain_auc"]["crisp"]["full"] > 0.9
+    medians = result["statistics"]
+    assert medians["real"]["jpeg_quality"] == medians["synthetic sdss"]["jpeg_quality"] == 75
+    assert medians["synthetic crisp"]["jpeg_quality"] == 90
+    demo = result["demo"]
+    assert demo["n_real"] == 24 and demo["n_rotation"] == 6
+    for distribution in demo["labels"].values():
+        assert sum(distribution.values()) == pytest.approx(1.0)
+    assert demo["rotation_agreement"] * 6 == pytest.approx(round(demo["rotation_agreement"] * 6))
+    assert json.loads((tmp_path / "realism.json").read_text())["default_preset"] == DEFAULT_PRESET
+    with Image.open(tmp_path / "figure.jpg") as figure:
+        assert figure.format == "JPEG"

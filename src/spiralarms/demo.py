@@ -16,11 +16,16 @@ from pathlib import Path
 import pandas as pd
 
 from spiralarms import __version__
+from spiralarms.data.synthetic import DEFAULT_PRESET
 from spiralarms.errors import SpiralArmsError
 
 #: Galaxies per class in the demo: enough for a stable macro F1 on the validation
 #: set, few enough for the whole demo to run in minutes on two CPU cores.
 DEMO_N_PER_CLASS = 250
+
+#: The renderer preset of the demo's galaxies: the embedded default (``sdss``, fitted
+#: to SDSS cutouts; docs/synthetic.md), so that the demo model meets real-looking images.
+DEMO_PRESET = DEFAULT_PRESET
 
 #: The demo's configuration (packaged with spiralarms).
 DEMO_CONFIG = "demo-lite0"
@@ -53,6 +58,7 @@ def run_demo(
     overrides: tuple[str, ...] = (),
     progress: bool = True,
     log=print,
+    preset: str = DEMO_PRESET,
 ) -> DemoResult:
     """Run the whole chain on synthetic galaxies and write a report folder.
 
@@ -71,6 +77,9 @@ def run_demo(
         Progress bars.
     log : callable, default print
         Where step messages go.
+    preset : str, default "sdss"
+        Renderer preset of the synthetic galaxies
+        (:data:`spiralarms.data.synthetic.PRESETS`).
 
     Returns
     -------
@@ -95,12 +104,12 @@ def run_demo(
     data_dir = out / "galaxies"
     catalog_file = data_dir / "catalog.csv"
 
-    log(f"[1/5] synthesising {6 * n_per_class} galaxies ({n_per_class} per class) in {data_dir}")
+    log(f"[1/5] synthesising {6 * n_per_class} galaxies ({n_per_class} per class, preset {preset}) in {data_dir}")
     t0 = time.perf_counter()
-    if _synthetic_set_matches(catalog_file, n_per_class, seed):
+    if _synthetic_set_matches(catalog_file, n_per_class, seed, preset):
         log("      reusing the galaxies already there")
     else:
-        synthesize_dataset(data_dir, n_per_class=n_per_class, seed=seed, progress=progress)
+        synthesize_dataset(data_dir, n_per_class=n_per_class, seed=seed, progress=progress, preset=preset)
     t_synth = time.perf_counter() - t0
 
     log("[2/5] applying the paper's clean-sample cuts")
@@ -125,26 +134,27 @@ def run_demo(
 
     log("[5/5] writing the report")
     wall = time.perf_counter() - start
-    _write_report(out, selection, result, metrics, metrics_markdown(metrics), t_synth, t_train, wall, n_per_class, seed)
+    _write_report(out, selection, result, metrics, metrics_markdown(metrics), t_synth, t_train, wall, n_per_class, seed,
+                  preset)
     log(f"macro F1 on the validation set: {metrics['macro_f1']:.3f} (accuracy {metrics['accuracy']:.3f})")
     log(f"report: {out / 'report.md'} ({wall:.0f} s)")
     return DemoResult(out=out, metrics=metrics, wall_seconds=wall)
 
 
-def _synthetic_set_matches(catalog_file: Path, n_per_class: int, seed: int) -> bool:
+def _synthetic_set_matches(catalog_file: Path, n_per_class: int, seed: int, preset: str) -> bool:
     """Whether the folder already holds the synthetic set this demo would write."""
     if not catalog_file.is_file():
         return False
     try:
-        existing = pd.read_csv(catalog_file, usecols=["seed", "true_class", "file"], dtype={"true_class": str})
-    except ValueError:
+        existing = pd.read_csv(catalog_file, usecols=["seed", "true_class", "file", "preset"], dtype={"true_class": str})
+    except ValueError:  # an older catalogue without a preset column, or another table
         return False
-    if len(existing) != 6 * n_per_class or set(existing["seed"]) != {seed}:
+    if len(existing) != 6 * n_per_class or set(existing["seed"]) != {seed} or set(existing["preset"]) != {preset}:
         return False
     return all((catalog_file.parent / f).is_file() for f in existing["file"])
 
 
-def _write_report(out, selection, result, metrics, table_md, t_synth, t_train, wall, n_per_class, seed) -> None:
+def _write_report(out, selection, result, metrics, table_md, t_synth, t_train, wall, n_per_class, seed, preset) -> None:
     summary = result.summary
     counts = " | ".join(f"{v}" for v in selection.counts.values())
     header = " | ".join(f"m={k}" for k in selection.counts)
@@ -159,7 +169,8 @@ def _write_report(out, selection, result, metrics, table_md, t_synth, t_train, w
         "",
         "## Data",
         "",
-        f"{6 * n_per_class} synthetic galaxies ({n_per_class} per class, seed {seed}) rendered as 424x424 "
+        f"{6 * n_per_class} synthetic galaxies ({n_per_class} per class, seed {seed}, renderer preset `{preset}`: "
+        "see docs/synthetic.md) rendered as 424x424 "
         "GZ2-like cutouts with simulated volunteer votes (`galaxies/`). The paper's clean-sample cuts kept "
         f"{selection.n_selected} ({selection.n_missing} rows had missing values):",
         "",

@@ -27,13 +27,17 @@ and how it is drawn), :mod:`~spiralarms.data.synthetic.render` (its image and ma
 
 from spiralarms.data.synthetic.parameters import (
     CANT_TELL_REASONS,
+    DEFAULT_PRESET,
     GZ2_IMAGE_SIZE,
+    PRESETS,
     GalaxyParams,
+    Preset,
     galaxy_class,
     galaxy_rng,
+    get_preset,
     sample_galaxy_params,
 )
-from spiralarms.data.synthetic.render import GalaxyMasks, render_galaxy
+from spiralarms.data.synthetic.render import GalaxyMasks, lupton_rgb, render_galaxy
 from spiralarms.data.synthetic.votes import (
     EDGE_ON,
     NO_SPIRAL,
@@ -50,6 +54,11 @@ from spiralarms.data.synthetic.writing import (
 
 __all__ = [
     "CANT_TELL_REASONS",
+    "DEFAULT_PRESET",
+    "PRESETS",
+    "Preset",
+    "get_preset",
+    "lupton_rgb",
     "EDGE_ON",
     "GZ2_IMAGE_SIZE",
     "NO_SPIRAL",

@@ -1,4 +1,12 @@
-"""Rendering a synthetic galaxy: light profiles, arms, PSF, sky, stars and stretch."""
+"""Rendering a synthetic galaxy: light profiles, arms, PSF, sky, field sources and display.
+
+The galaxy is computed in linear flux (units of its face-on disc central surface
+brightness) in three bands, (R, G, B) = (i, r, g), blurred by the PSF, joined by a
+companion and field sources, scaled by its brightness, given sky and shot noise and
+mapped to 8-bit RGB: by a per-channel asinh stretch (``crisp`` preset) or by the
+colour-preserving asinh composite of Lupton et al. (2004) used for SDSS images
+(``sdss`` preset, :func:`lupton_rgb`).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +17,16 @@ import numpy as np
 from scipy import ndimage
 from scipy.special import gammaincinv
 
-from spiralarms.data.synthetic.parameters import GZ2_IMAGE_SIZE, GalaxyParams, _check_size
+from spiralarms.data.synthetic.parameters import GZ2_IMAGE_SIZE, GalaxyParams, _check_size, display_colour
 from spiralarms.errors import SpiralArmsError
 
-# gri-like colours of the components in (R, G, B) = (i, r, g): an old, red bulge, a
-# white disc and blue star-forming arms. Rows sum to about the same luminance.
-_BULGE_COLOUR = np.array([1.18, 0.92, 0.62], dtype=np.float32)
-_DISC_COLOUR = np.array([1.02, 0.95, 0.88], dtype=np.float32)
-_ARM_COLOUR = np.array([0.72, 0.90, 1.30], dtype=np.float32)
+# Lupton et al. (2004) display of the sdss preset: asinh softening Q and the linear
+# flux (units of the disc's central surface brightness) of the stretch. Q = 8 is the
+# SDSS composites' (and astropy's make_lupton_rgb default); the stretch puts a disc
+# centre of brightness 1 at about 150 of 255 and a bulge at 150-220, as measured on
+# the real cutouts (benchmarks/bench_realism.py).
+LUPTON_Q = 8.0
+LUPTON_STRETCH = 0.19
 
 
 @dataclass(frozen=True)
@@ -159,7 +169,10 @@ def render_galaxy(
     cy = (size - 1) / 2.0 + p.centre_y
 
     # The galaxy is computed in a box around it only: most of a GZ2 frame is sky.
-    half = int(math.ceil(p.disc_radius_px * 1.25 + 4 * p.psf_sigma_px + 2))
+    # Its smooth edge has faded a quarter radius or two edge widths past the disc
+    # radius, whichever is further, plus a few pixels; the PSF blur below pads further.
+    edge_px = max(0.25 * p.disc_radius_px, 2 * p.disc_edge_width * p.disc_scale_px)
+    half = int(math.ceil(p.disc_radius_px + edge_px + min(4 * p.psf_sigma_px, 8.0) + 2))
     y0, y1 = max(0, int(cy) - half), min(size, int(cy) + half + 2)
     x0, x1 = max(0, int(cx) - half), min(size, int(cx) + half + 2)
     ys = (np.arange(y0, y1, dtype=np.float32) - f32(cy))[:, None]
@@ -170,7 +183,7 @@ def render_galaxy(
 
     h = f32(p.disc_scale_px)
     # Smooth truncation; the exponent is capped so that float32 cannot overflow.
-    edge = 1.0 / (1.0 + np.exp(np.minimum((r - f32(p.disc_radius_px)) / (f32(0.25) * h), f32(60.0))))
+    edge = 1.0 / (1.0 + np.exp(np.minimum((r - f32(p.disc_radius_px)) / (f32(p.disc_edge_width) * h), f32(60.0))))
     disc = np.exp(-r / h) * edge
     window = _radial_window(p, r)
     arms = _arm_profile(p, r, theta, window, rng)
@@ -180,6 +193,18 @@ def render_galaxy(
     else:
         arms_light = disc * f32(p.arm_contrast) * arms
     disc_light = disc * (1 - f32(p.interarm_depletion) * window)
+    if p.lopsidedness > 0:
+        # A lopsided disc (an m = 1 distortion growing outwards), as most real discs are.
+        phase = f32(math.radians(p.lopsided_phase_deg))
+        lopsided = 1 + f32(p.lopsidedness) * (r / (r + h)) * np.cos(theta - phase)
+        disc_light *= lopsided
+        arms_light *= lopsided
+    if p.clumpiness > 0:
+        # Patchy star formation and dust across the whole disc, arms or not.
+        patches = _smooth_noise(rng, r.shape, max(2.0, 0.25 * p.disc_scale_px))
+        patchy = np.clip(1 + f32(p.clumpiness) * patches, 0.3, None)
+        disc_light *= patchy
+        arms_light *= patchy
     if p.bar_strength > 0:
         # A Ferrers-like bar along a random disc-plane axis that ends where the arms begin.
         bar_axis = math.radians(p.arm_phase_deg)
@@ -202,31 +227,140 @@ def render_galaxy(
     bulge = f32(bulge_norm) * np.exp(-f32(b) * (np.power(r_bulge, f32(1.0 / n)) - 1))
 
     box = image[:, y0:y1, x0:x1]
+    bulge_colour, disc_colour, arm_colour = (
+        np.asarray(c, dtype=np.float32) for c in (p.bulge_colour, p.disc_colour, p.arm_colour)
+    )
     for c in range(3):
-        box[c] = bulge * _BULGE_COLOUR[c] + disc_light * _DISC_COLOUR[c] + arms_light * _ARM_COLOUR[c]
+        box[c] = bulge * bulge_colour[c] + disc_light * disc_colour[c] + arms_light * arm_colour[c]
+    if p.disc_outer_colour != p.disc_colour:
+        # Colour gradient: the disc's colour moves to its outer colour by 3 scale lengths.
+        outward = np.minimum(r / (3 * h), f32(1.0)) * disc_light
+        for c in range(3):
+            box[c] += outward * f32(p.disc_outer_colour[c] - p.disc_colour[c])
     galaxy_mask[y0:y1, x0:x1] = r <= p.disc_radius_px
     arms_mask[y0:y1, x0:x1] = (arms > 0.5) & (r <= p.disc_radius_px)
 
     # Blur the galaxy box by the PSF; the companion and stars are drawn blurred.
-    pad = int(4 * p.psf_sigma_px) + 1
+    pad = int(4 * p.psf_sigma_px * (2 if p.psf_wing_fraction > 0 else 1)) + 1
     gy0, gy1 = max(0, y0 - pad), min(size, y1 + pad)
     gx0, gx1 = max(0, x0 - pad), min(size, x1 + pad)
-    image[:, gy0:gy1, gx0:gx1] = ndimage.gaussian_filter(
-        image[:, gy0:gy1, gx0:gx1], (0, p.psf_sigma_px, p.psf_sigma_px), truncate=3.5
-    )
+    image[:, gy0:gy1, gx0:gx1] = _psf_blur(image[:, gy0:gy1, gx0:gx1], p)
     if p.has_companion:
         _add_companion(image, p, cx, cy)
-    _add_stars(image, p, rng)
+    if p.preset == "crisp":
+        _add_stars(image, p, rng)
+    else:
+        _add_field_sources(image, p, rng)
 
     image *= f32(p.brightness)
     # Sky and photon noise: Gaussian with the Poisson variance (sky-dominated, plus the
     # galaxy's own shot noise where it is bright).
-    noise = rng.standard_normal(image.shape, dtype=np.float32)
+    noise = _sky_noise(rng, image.shape, p)
     sky_var = f32(p.noise_sigma) ** 2
-    gain = f32(p.noise_sigma) ** 2 / f32(0.02)  # variance per unit flux: shot noise
+    gain = f32(p.noise_sigma) ** 2 / f32(p.shot_noise_flux)  # variance per unit flux: shot noise
     image += noise * np.sqrt(sky_var + gain * np.maximum(image, 0))
 
-    return _stretch(image), GalaxyMasks(galaxy=galaxy_mask, arms=arms_mask)
+    if p.preset == "crisp":
+        display = _stretch(image)
+    else:
+        # The composites' black point lies a little below the sky (sky_pedestal sky
+        # sigmas per band), so the sky is dark speckle, not clipped black.
+        minimum = -np.asarray(p.sky_pedestal, dtype=np.float32) * np.float32(p.noise_sigma)
+        display = lupton_rgb(image, LUPTON_STRETCH, LUPTON_Q, minimum=minimum)
+    return display, GalaxyMasks(galaxy=galaxy_mask, arms=arms_mask)
+
+
+def _psf_blur(box: np.ndarray, p: GalaxyParams) -> np.ndarray:
+    """Blur a (3, h, w) box by the PSF: a Gaussian core and, where set, a wing twice as wide.
+
+    A PSF wider than _COARSE_PSF_SIGMA pixels blurs the box on a grid ``k`` times
+    coarser (block means, then bilinear interpolation back), which costs ``k^3`` times
+    less and loses nothing a Gaussian that wide would keep.
+    """
+    sigma = p.psf_sigma_px
+    k = int(sigma / 2) if sigma >= _COARSE_PSF_SIGMA else 1
+    if k <= 1:
+        return _gaussian_psf(box, sigma, p.psf_wing_fraction)
+    h, w = box.shape[1:]
+    ch, cw = -(-h // k), -(-w // k)
+    padded = np.zeros((box.shape[0], ch * k, cw * k), dtype=np.float32)
+    padded[:, :h, :w] = box
+    coarse = padded.reshape(box.shape[0], ch, k, cw, k).mean(axis=(2, 4))
+    # Block means and bilinear interpolation blur by k^2/12 and k^2/6 (variance per
+    # axis): the Gaussian on the coarse grid makes up the rest.
+    coarse_sigma = math.sqrt(sigma * sigma - k * k / 4.0) / k
+    return _upsample(_gaussian_psf(coarse, coarse_sigma, p.psf_wing_fraction), k, (h, w))
+
+
+# PSF width (pixels) from which the blur runs on a coarser grid.
+_COARSE_PSF_SIGMA = 4.0
+
+
+def _gaussian_psf(box: np.ndarray, sigma: float, wing_fraction: float) -> np.ndarray:
+    core = ndimage.gaussian_filter(box, (0, sigma, sigma), truncate=3.5)
+    if wing_fraction <= 0:
+        return core
+    # The core blurred once more by sqrt(3) sigma is the 2-sigma Gaussian of the wing.
+    wide = math.sqrt(3.0) * sigma
+    wing = ndimage.gaussian_filter(core, (0, wide, wide), truncate=3.5)
+    w = np.float32(wing_fraction)
+    return core * (1 - w) + wing * w
+
+
+def _sky_noise(rng: np.random.Generator, shape: tuple[int, int, int], p: GalaxyParams) -> np.ndarray:
+    """Unit-variance sky noise of ``shape`` (3, H, W): white, or correlated as the params say.
+
+    Correlated noise models SDSS pixels resampled onto the finer cutout grid: white
+    noise whose channels share ``noise_common_fraction`` of their variance, blurred by
+    a Gaussian of ``noise_correlation_px``. It is drawn on a grid coarser by 1/0.7 of
+    the kernel width (so 4-9 times fewer numbers) and interpolated bilinearly, which
+    makes up part of the blur.
+    """
+    sigma = p.noise_correlation_px
+    if sigma <= 0:
+        noise = rng.standard_normal(shape, dtype=np.float32)
+        return _share_noise(noise, p.noise_common_fraction) if p.noise_common_fraction > 0 else noise
+    k = max(1, int(sigma / 0.7))
+    coarse = (shape[0], -(-shape[1] // k) + 1, -(-shape[2] // k) + 1)
+    noise = rng.standard_normal(coarse, dtype=np.float32)
+    if p.noise_common_fraction > 0:
+        noise = _share_noise(noise, p.noise_common_fraction)
+    width = max(math.sqrt(max(sigma * sigma - k * k / 6.0, 0.0)) / k, 0.5)
+    noise = ndimage.gaussian_filter(noise, (0, width, width), truncate=3.0)
+    # Variance of white noise after a normalised Gaussian kernel (separable): the
+    # product over both axes of the sum of squared kernel weights.
+    radius = int(3.0 * width + 0.5)
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / width) ** 2)
+    kernel /= kernel.sum()
+    noise *= np.float32(1.0 / float(np.sum(kernel**2)))
+    return _upsample(noise, k, shape[1:]) if k > 1 else noise[:, : shape[1], : shape[2]]
+
+
+def _share_noise(noise: np.ndarray, common: float) -> np.ndarray:
+    """Unit-variance (3, H, W) noise whose channels share ``common`` of their variance.
+
+    The channel mean (variance 1/3) and the deviations from it (variance 2/3) of
+    independent unit noise are reweighted: no further random numbers are drawn.
+    """
+    mean = noise.mean(axis=0, keepdims=True)
+    a = np.float32(math.sqrt(3.0 * common))
+    b = np.float32(math.sqrt(1.5 * (1.0 - common)))
+    return (noise - mean) * b + mean * a
+
+
+def _upsample(field: np.ndarray, k: int, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear interpolation of a (C, h, w) grid of k x k block centres onto ``shape``."""
+    out = field
+    for axis, n in ((1, shape[0]), (2, shape[1])):
+        position = np.clip((np.arange(n, dtype=np.float32) - np.float32((k - 1) / 2)) / np.float32(k),
+                           0, out.shape[axis] - 1)
+        lower = np.minimum(position.astype(np.int64), out.shape[axis] - 2)
+        weight = position - lower
+        if axis == 1:
+            out = out[:, lower] * (1 - weight)[:, None] + out[:, lower + 1] * weight[:, None]
+        else:
+            out = out[:, :, lower] * (1 - weight) + out[:, :, lower + 1] * weight
+    return out
 
 
 def _add_companion(image: np.ndarray, p: GalaxyParams, cx: float, cy: float) -> None:
@@ -246,7 +380,7 @@ def _add_companion(image: np.ndarray, p: GalaxyParams, cx: float, cy: float) -> 
     rc = np.sqrt(u * u + v * v) / np.float32(p.companion_scale_px)
     peak = p.companion_flux / (2 * math.pi * p.companion_scale_px**2 * p.companion_axis_ratio)
     light = ndimage.gaussian_filter(np.float32(peak) * np.exp(-rc), p.psf_sigma_px, truncate=3.5)
-    colour = (_BULGE_COLOUR + _DISC_COLOUR) / 2
+    colour = (np.asarray(p.bulge_colour, dtype=np.float32) + np.asarray(p.disc_colour, dtype=np.float32)) / 2
     for c in range(3):
         image[c, y0:y1, x0:x1] += light * colour[c]
 
@@ -269,6 +403,99 @@ def _add_stars(image: np.ndarray, p: GalaxyParams, rng: np.random.Generator) -> 
         psf = np.exp((dx * dx + dy * dy) / np.float32(-2 * sigma * sigma))
         psf *= np.float32(flux / (2 * math.pi * sigma * sigma))
         image[:, y0:y1, x0:x1] += colour[:, None, None] * psf[None]
+
+
+def _add_field_sources(image: np.ndarray, p: GalaxyParams, rng: np.random.Generator) -> None:
+    """Add the field of an SDSS cutout: stars with the PSF's core and wing, and faint
+    background galaxies (elliptical Gaussians, their size added to the PSF's in quadrature).
+
+    Fluxes follow power laws (many faint sources, few bright ones), in units of the
+    main disc's central surface brightness times pixels^2.
+    """
+    size = image.shape[1]
+    sigma = p.psf_sigma_px
+    scale = p.image_size / GZ2_IMAGE_SIZE
+    for _ in range(p.n_stars):
+        x, y = rng.uniform(0, size - 1, size=2)
+        flux = 2.0 * scale * scale * (1.0 - rng.random()) ** (-1 / 0.7)
+        flux = min(flux, 3000.0 * scale * scale)
+        # From blue (F stars) to very red (M dwarfs), as display colours.
+        t = rng.random()
+        colour = np.asarray(display_colour(-0.3 + 1.3 * t, 0.05 + 0.7 * t * t), dtype=np.float32)
+        for width, share in ((sigma, 1 - p.psf_wing_fraction), (2 * sigma, p.psf_wing_fraction)):
+            if share > 0:
+                _add_gaussian(image, x, y, width, width, 0.0, flux * share, colour)
+    for _ in range(p.n_neighbours):
+        x, y = rng.uniform(0, size - 1, size=2)
+        flux = 1.0 * scale * scale * (1.0 - rng.random()) ** (-1 / 0.8)
+        flux = min(flux, 400.0 * scale * scale)
+        extent = rng.uniform(0.3, 1.6) / p.pixel_scale_arcsec
+        q = rng.uniform(0.3, 1.0)
+        major = math.hypot(sigma, extent)
+        minor = math.hypot(sigma, q * extent)
+        colour = np.asarray(display_colour(rng.uniform(-0.1, 0.8), rng.uniform(0.05, 0.35)), dtype=np.float32)
+        _add_gaussian(image, x, y, major, minor, rng.uniform(0, math.pi), flux, colour)
+
+
+def _add_gaussian(
+    image: np.ndarray, x: float, y: float, major: float, minor: float, angle: float, flux: float, colour: np.ndarray
+) -> None:
+    """Add an elliptical Gaussian source of total ``flux`` and (R, G, B) ``colour``."""
+    size = image.shape[1]
+    half = int(math.ceil(4 * major)) + 1
+    y0, y1 = max(0, int(y) - half), min(size, int(y) + half + 1)
+    x0, x1 = max(0, int(x) - half), min(size, int(x) + half + 1)
+    if y0 >= y1 or x0 >= x1:
+        return
+    dy = (np.arange(y0, y1, dtype=np.float32) - np.float32(y))[:, None]
+    dx = (np.arange(x0, x1, dtype=np.float32) - np.float32(x))[None, :]
+    ca, sa = np.float32(math.cos(angle)), np.float32(math.sin(angle))
+    u = (dx * ca + dy * sa) / np.float32(major)
+    v = (-dx * sa + dy * ca) / np.float32(minor)
+    light = np.exp(np.float32(-0.5) * (u * u + v * v))
+    light *= np.float32(flux / (2 * math.pi * major * minor))
+    image[:, y0:y1, x0:x1] += colour[:, None, None] * light[None]
+
+
+def lupton_rgb(image: np.ndarray, stretch: float, q: float = LUPTON_Q, minimum: float = 0.0) -> np.ndarray:
+    """Colour-preserving asinh composite of Lupton et al. (2004), as SDSS colour images.
+
+    The same mapping as astropy's ``make_lupton_rgb`` / ``AsinhMapping`` (tested
+    against it): the mean of the three bands is stretched by ``asinh`` and each band
+    scaled by the same factor, so colours survive in bright regions, and a pixel whose
+    brightest band exceeds 255 is scaled down as a whole. Written out because
+    astropy's version, with nested ``numpy.where`` over every channel, costs about four
+    times as much and the renderer must draw 50 images per second.
+
+    Parameters
+    ----------
+    image : numpy.ndarray, shape (3, H, W)
+        Linear fluxes in (R, G, B) order.
+    stretch : float
+        Linear stretch (flux of the transition to the logarithmic regime, times Q).
+    q : float, default 8
+        Asinh softening.
+    minimum : float or sequence of 3 floats, default 0
+        Flux mapped to black (one for all bands, or one per band).
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (H, W, 3)
+    """
+    f32 = np.float32
+    rgb = np.asarray(image, dtype=np.float32) - np.asarray(minimum, dtype=np.float32).reshape(-1, 1, 1)
+    intensity = (rgb[0] + rgb[1] + rgb[2]) / f32(3.0)
+    slope = 0.1 * 255 / math.asinh(0.1 * q)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = np.where(intensity <= 0, f32(0.0), np.arcsinh(intensity * f32(q / stretch)) * f32(slope) / intensity)
+    rgb *= factor[None]
+    np.maximum(rgb, 0, out=rgb)
+    peak = rgb.max(axis=0)
+    over = peak >= 255
+    if over.any():
+        rgb[:, over] *= f32(255.0) / peak[over]
+    np.minimum(rgb, 255, out=rgb)
+    return np.ascontiguousarray(rgb.transpose(1, 2, 0)).astype(np.uint8)
 
 
 # Display stretch: asinh, soft below ~ the outer disc, saturating in the bulge core.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ from spiralarms.data.synthetic.parameters import (
     GZ2_IMAGE_SIZE,
     _check_size,
     galaxy_class,
+    get_preset,
     galaxy_rng,
     sample_galaxy_params,
 )
@@ -29,7 +32,7 @@ def galaxy_id(index: int) -> int:
     return SYNTHETIC_ID_BASE + int(index)
 
 
-def make_galaxy(index: int, seed: int = 0, size: int = GZ2_IMAGE_SIZE):
+def make_galaxy(index: int, seed: int = 0, size: int = GZ2_IMAGE_SIZE, preset: str | None = None):
     """Parameters, image, masks and catalogue row of synthetic galaxy ``index``.
 
     Parameters
@@ -40,6 +43,10 @@ def make_galaxy(index: int, seed: int = 0, size: int = GZ2_IMAGE_SIZE):
         Data set seed.
     size : int, default 424
         Image side in pixels.
+    preset : str, optional
+        Renderer preset (:data:`~spiralarms.data.synthetic.PRESETS`); default
+        :data:`~spiralarms.data.synthetic.DEFAULT_PRESET`. A catalogue row's
+        ``preset`` column names the one that drew it.
 
     Returns
     -------
@@ -52,7 +59,7 @@ def make_galaxy(index: int, seed: int = 0, size: int = GZ2_IMAGE_SIZE):
     if index < 0:
         raise SpiralArmsError(f"index {index}: give a non-negative galaxy index")
     rng = galaxy_rng(seed, index)
-    params = sample_galaxy_params(galaxy_class(index), rng, size)
+    params = sample_galaxy_params(galaxy_class(index), rng, size, preset=preset)
     image, masks = render_galaxy(params)
     objid = galaxy_id(index)
     row: dict[str, object] = {GZ2_ID: objid, "file": f"images/{objid}.jpg"}
@@ -78,9 +85,13 @@ def make_galaxy(index: int, seed: int = 0, size: int = GZ2_IMAGE_SIZE):
             "arm_phase_deg": round(params.arm_phase_deg, 3),
             "flocculence": round(params.flocculence, 3),
             "psf_sigma_px": round(params.psf_sigma_px, 3),
+            "pixel_scale_arcsec": round(params.pixel_scale_arcsec, 4),
+            "noise_correlation_px": round(params.noise_correlation_px, 3),
             "noise_sigma": round(params.noise_sigma, 5),
             "has_companion": params.has_companion,
             "n_stars": params.n_stars,
+            "n_neighbours": params.n_neighbours,
+            "preset": params.preset,
             "image_size": size,
             "seed": int(seed),
             "galaxy_seed": params.seed,
@@ -96,10 +107,12 @@ def synthesize_dataset(
     size: int = GZ2_IMAGE_SIZE,
     write_masks: bool = False,
     progress: bool = True,
+    preset: str | None = None,
 ) -> pd.DataFrame:
     """Render a synthetic data set: JPEG cutouts and a GZ2-schema catalogue.
 
-    Writes ``out/images/<dr7objid>.jpg`` (JPEG quality 90), ``out/catalog.csv`` and,
+    Writes ``out/images/<dr7objid>.jpg`` (at the preset's JPEG quality: 75 for
+    ``sdss``, as the SDSS cutouts, 90 for ``crisp``), ``out/catalog.csv`` and,
     with ``write_masks``, ``out/masks/<dr7objid>.npz`` (boolean ``galaxy`` and
     ``arms``). Galaxies are rendered in class-interleaved order (1, 2, 3, 4, 5+, ?,
     1, ...), each from its own generator (see :func:`galaxy_rng`), so the same seed
@@ -119,19 +132,23 @@ def synthesize_dataset(
         Also write the galaxy and arm masks.
     progress : bool, default True
         Show a progress bar on standard error.
+    preset : str, optional
+        Renderer preset (:data:`~spiralarms.data.synthetic.PRESETS`); default
+        :data:`~spiralarms.data.synthetic.DEFAULT_PRESET` (``sdss``).
 
     Returns
     -------
     pandas.DataFrame
         The catalogue as written: ``dr7objid``, ``file``, the GZ2 vote columns,
         ``true_class``, ``true_arms`` (0 for ``?``), ``cant_tell_reason`` (``faint``,
-        ``flocculent``, ``small``, or ``none`` for countable arms) and the rendering
-        parameters (lengths in pixels of the written images).
+        ``flocculent``, ``small``, or ``none`` for countable arms), the rendering
+        parameters (lengths in pixels of the written images) and ``preset``.
 
     Raises
     ------
     SpiralArmsError
-        If ``n_per_class < 1``, ``seed < 0``, ``size < 32`` or ``out`` is a file.
+        If ``n_per_class < 1``, ``seed < 0``, ``size < 32``, the preset is unknown or
+        ``out`` is a file.
     """
     from PIL import Image
     from tqdm.auto import tqdm
@@ -141,6 +158,7 @@ def synthesize_dataset(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise SpiralArmsError(f"seed {seed!r}: give a non-negative integer")
     size = _check_size(size)
+    quality = get_preset(preset).jpeg_quality
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SpiralArmsError(f"{out}: exists and is not a folder")
@@ -153,11 +171,22 @@ def synthesize_dataset(
     rows = []
     n_total = int(n_per_class) * len(ARM_CLASSES)
     for index in tqdm(range(n_total), desc="synth", unit="img", disable=not progress):
-        _, image, masks, row = make_galaxy(index, seed=int(seed), size=size)
-        Image.fromarray(image).save(out / str(row["file"]), format="JPEG", quality=90)
+        _, image, masks, row = make_galaxy(index, seed=int(seed), size=size, preset=preset)
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+        _write_whole(out / str(row["file"]), buffer.getvalue())
         if write_masks:
-            np.savez_compressed(mask_dir / f"{row[GZ2_ID]}.npz", **masks.as_dict())
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **masks.as_dict())
+            _write_whole(mask_dir / f"{row[GZ2_ID]}.npz", buffer.getvalue())
         rows.append(row)
     catalog = pd.DataFrame(rows)
-    catalog.to_csv(out / "catalog.csv", index=False)
+    _write_whole(out / "catalog.csv", catalog.to_csv(index=False).encode())
     return catalog
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write a file under a temporary name and rename it when whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

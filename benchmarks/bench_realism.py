@@ -1,0 +1,297 @@
+"""How much synthetic galaxies look like real SDSS cutouts, and what a synthetic-trained
+model says on real ones.
+
+In one run, on the shared real cutouts (``../shared/data/sdss-gz-cutouts``: 1,200 SDSS
+Galaxy Zoo JPEGs, ``index.csv`` with ``weak_spiral_flag``) and on synthetic sets of the
+``crisp`` (first renderer) and ``sdss`` (fitted, default) presets:
+
+1. **Statistics side by side** (:mod:`spiralarms.data.synthetic.realism`): size,
+   concentration, shape, colour, sky level, noise level and correlation, PSF FWHM,
+   neighbours, JPEG quality; 10th / 50th / 90th percentiles of each.
+2. **Domain AUC**: a logistic regression (standardised features, L2, C = 1) on the
+   pooled features of the frozen ``lite0-imagenet`` backbone (the 224-pixel centre
+   crop the models see) tells synthetic from real, 5-fold stratified cross-validated;
+   0.5 = indistinguishable. Beside it, the same on the first 2, 5 and 20 principal
+   components: coarse probes that show how far the bulk of the two distributions
+   has moved when the full probe still separates them.
+3. **The demo model on real cutouts**: ``spiralarms demo`` (or ``--demo-run``) is run
+   on the default preset, then ``spiralarms predict`` on the real cutouts: the AUC of
+   ``1 - p(?)`` for telling flagged spirals from flagged non-spirals, the label
+   distribution of each, and how often the label survives a 90-degree rotation.
+
+Run: ``python benchmarks/bench_realism.py`` (about 10 minutes on 2 shared cores, most of
+it the demo and the backbone's features), ``--demo-run spiralarms-demo/run`` to reuse
+a trained demo, ``--quick`` for a smoke run on a handful of images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_REAL = REPO.parent / "shared" / "data" / "sdss-gz-cutouts"
+PRESET_ORDER = ("crisp", "sdss")
+PCA_PROBES = (2, 5, 20)
+
+
+def real_subset(real_dir: Path, n: int, seed: int) -> pd.DataFrame:
+    """``n`` real cutouts (all when ``n`` is at least their number), half flagged spirals."""
+    index = pd.read_csv(real_dir / "index.csv")
+    index["file"] = [str(real_dir / f) for f in index["file"]]
+    if n >= len(index):
+        return index
+    parts = [g.sample(n=min(len(g), n // 2), random_state=seed) for _, g in index.groupby("weak_spiral_flag")]
+    return pd.concat(parts).sort_index()
+
+
+def backbone_features(files: list[str], batch_size: int = 64) -> np.ndarray:
+    """Pooled features of the frozen ``lite0-imagenet`` backbone on the 224-pixel centre crops."""
+    from spiralarms.data.dataset import GalaxyDataset
+    from spiralarms.data.transforms import build_eval_transform
+    from spiralarms.models.backbones import build_classifier
+    from spiralarms.training.embedding_cache import embed_dataset
+
+    model = build_classifier("lite0-imagenet", n_classes=6)
+    dataset = GalaxyDataset(pd.DataFrame({"file": files}), ("galaxy",), transform=build_eval_transform(224),
+                            label_column=None)
+    features, _ = embed_dataset(model, dataset, batch_size=batch_size)
+    return features.numpy()
+
+
+def domain_auc(synthetic: np.ndarray, real: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """Cross-validated AUC of telling synthetic from real features (full and PCA probes)."""
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.concatenate([synthetic, real])
+    y = np.r_[np.zeros(len(synthetic)), np.ones(len(real))]
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    out = {}
+    probes = {"full": make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000))}
+    for k in PCA_PROBES:
+        if k < min(len(x) * 4 // 5, x.shape[1]):
+            probes[f"pca{k}"] = make_pipeline(StandardScaler(), PCA(k, random_state=seed),
+                                              LogisticRegression(max_iter=5000))
+    for name, probe in probes.items():
+        score = cross_val_predict(probe, x, y, cv=folds, method="decision_function")
+        out[name] = float(roc_auc_score(y, score))
+    return out
+
+
+def statistics_table(stats: dict[str, pd.DataFrame]) -> str:
+    """Markdown table of the 10th / 50th / 90th percentiles of every statistic, set by set."""
+    from spiralarms.data.synthetic.realism import STATISTICS
+
+    names = [*STATISTICS, "jpeg_quality"]
+    header = "| statistic | " + " | ".join(stats) + " |"
+    lines = [header, "|---|" + "---:|" * len(stats)]
+    for name in names:
+        cells = []
+        for table in stats.values():
+            values = table[name].dropna()
+            cells.append("/".join(f"{v:.2f}" for v in np.percentile(values, [10, 50, 90])) if len(values) else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def cli(*args: str) -> None:
+    """Run a spiralarms command in a subprocess with this checkout's sources first on the path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), *filter(None, [env.get("PYTHONPATH")])])
+    subprocess.run([sys.executable, "-m", "spiralarms", *args], check=True, env=env)
+
+
+def predict(run: Path, files: list[str], work: Path, name: str) -> pd.DataFrame:
+    """``spiralarms predict RUN catalogue --out`` on ``files``; rows in input order."""
+    catalogue = work / f"{name}.csv"
+    pd.DataFrame({"id": [Path(f).stem for f in files], "file": files}).to_csv(catalogue, index=False)
+    out = work / f"{name}-predictions.parquet"
+    cli("predict", str(run), str(catalogue), "--out", str(out), "--no-resume")
+    table = pd.read_parquet(out)
+    if table["error"].fillna("").astype(bool).any():
+        bad = table[table["error"].fillna("").astype(bool)].iloc[0]
+        raise RuntimeError(f"prediction failed for {bad['file']}: {bad['error']}")
+    return table
+
+
+def rotated_copies(files: list[str], folder: Path) -> list[str]:
+    """The decoded cutouts turned by 90 degrees, written losslessly (PNG)."""
+    from PIL import Image
+
+    from spiralarms.data.images import load_image_uint8
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for file in files:
+        target = folder / (Path(file).stem + ".png")
+        Image.fromarray(np.ascontiguousarray(np.rot90(load_image_uint8(file)))).save(target)
+        out.append(str(target))
+    return out
+
+
+def demo_signals(run: Path, real: pd.DataFrame, work: Path, n_rotation: int, seed: int) -> dict:
+    """What the demo model says on the real cutouts: flagged-spiral AUC, labels, rotation."""
+    from sklearn.metrics import roc_auc_score
+
+    predictions = predict(run, list(real["file"]), work, "real")
+    flag = real["weak_spiral_flag"].to_numpy()
+    p_cant_tell = predictions["p_?"].to_numpy()
+    classes = [c[2:] for c in predictions.columns if c.startswith("p_")]
+    labels = predictions["label"].astype(str)
+    distribution = {
+        name: {c: float((labels[flag == value] == c).mean()) for c in classes}
+        for name, value in (("flagged spirals", 1), ("flagged non-spirals", 0))
+    }
+    chosen = real.sample(n=min(n_rotation, len(real)), random_state=seed).index
+    rotated = predict(run, rotated_copies(list(real.loc[chosen, "file"]), work / "rotated"), work, "rotated")
+    original = predictions.set_index(real.index).loc[chosen, "label"].astype(str).to_numpy()
+    return {
+        "flagged_spiral_auc": float(roc_auc_score(flag, 1.0 - p_cant_tell)),
+        "labels": distribution,
+        "rotation_agreement": float((rotated["label"].astype(str).to_numpy() == original).mean()),
+        "n_real": int(len(real)),
+        "n_rotation": int(len(chosen)),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark, print its tables and numbers; returns them as a dict."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", type=Path, default=DEFAULT_REAL, help="folder of the real cutouts and index.csv")
+    parser.add_argument("--n-real", type=int, default=1200, help="real cutouts used (default: all 1200)")
+    parser.add_argument("--n-per-class", type=int, default=50, help="synthetic galaxies per class and preset (default 50)")
+    parser.add_argument("--demo-run", type=Path, help="a trained demo run folder to reuse (default: run the demo)")
+    parser.add_argument("--demo-n-per-class", type=int, help="galaxies per class of the demo it runs (default: the demo's)")
+    parser.add_argument("--n-rotation", type=int, default=300, help="real cutouts predicted again rotated (default 300)")
+    parser.add_argument("--figure", type=Path, help="also write a figure of real and synthetic cutouts side by side")
+    parser.add_argument("--json", type=Path, help="also write the numbers as JSON")
+    parser.add_argument("--out", type=Path, help="work folder (default: a temporary one)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="a smoke run on a handful of images")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n_real, args.n_per_class, args.n_rotation = min(args.n_real, 24), min(args.n_per_class, 4), min(args.n_rotation, 6)
+    if not (args.real / "index.csv").is_file():
+        parser.error(f"{args.real}: no index.csv of real cutouts there (give --real)")
+    if args.n_real < 10 or args.n_per_class < 2:
+        parser.error("--n-real must be >= 10 and --n-per-class >= 2")
+
+    from spiralarms.data.synthetic import DEFAULT_PRESET, synthesize_dataset
+    from spiralarms.data.synthetic.realism import cutout_statistics
+
+    work_context = tempfile.TemporaryDirectory(prefix="bench-realism-") if args.out is None else None
+    work = Path(work_context.name) if work_context else args.out
+    work.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+
+    real = real_subset(args.real, args.n_real, args.seed)
+    files = {"real": list(real["file"])}
+    for preset in PRESET_ORDER:
+        catalogue = synthesize_dataset(work / preset, args.n_per_class, seed=args.seed, preset=preset, progress=False)
+        files[preset] = [str(work / preset / f) for f in catalogue["file"]]
+    timings["synthesis"] = time.perf_counter() - start
+
+    t0 = time.perf_counter()
+    stats = {name: cutout_statistics(f) for name, f in files.items()}
+    flagged = real["weak_spiral_flag"].to_numpy() == 1
+    table = {"real": stats["real"], "real spirals": stats["real"][flagged], "real non-spirals": stats["real"][~flagged]}
+    table.update({f"synthetic {p}": stats[p] for p in PRESET_ORDER})
+    timings["statistics"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    features = {name: backbone_features(f) for name, f in files.items()}
+    aucs = {preset: domain_auc(features[preset], features["real"], args.seed) for preset in PRESET_ORDER}
+    timings["domain AUC"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    run = args.demo_run
+    if run is None:
+        from spiralarms.demo import DEMO_N_PER_CLASS, run_demo
+
+        n_demo = args.demo_n_per_class or (8 if args.quick else DEMO_N_PER_CLASS)
+        overrides = ("train.max_epochs=2", "train.cache_views=1") if args.quick else ()
+        run_demo(work / "demo", n_per_class=n_demo, seed=args.seed, overrides=overrides, progress=False,
+                 log=lambda *_: None)
+        run = work / "demo" / "run"
+    timings["demo"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    signals = demo_signals(run, real, work, args.n_rotation, args.seed)
+    timings["predictions"] = time.perf_counter() - t0
+
+    print(f"realism of synthetic galaxies: {len(real)} real cutouts ({args.real}), "
+          f"{6 * args.n_per_class} synthetic per preset, seed {args.seed}")
+    print()
+    print("statistics, 10th/50th/90th percentiles (docs/synthetic.md explains each):")
+    print(statistics_table(table))
+    print()
+    print("domain AUC, synthetic vs real (frozen lite0-imagenet features, 5-fold CV; 0.5 = indistinguishable):")
+    for preset in PRESET_ORDER:
+        coarse = ", ".join(f"{k} {v:.3f}" for k, v in aucs[preset].items() if k != "full")
+        print(f"  {preset:6s}: {aucs[preset]['full']:.3f}   (coarse probes: {coarse})")
+    print()
+    print(f"demo model ({run}) on the real cutouts:")
+    print(f"  AUC of 1 - p(?), flagged spirals vs non-spirals: {signals['flagged_spiral_auc']:.3f}")
+    for name, dist in signals["labels"].items():
+        print(f"  labels of {name:19s}: " + ", ".join(f"{c}: {v:.2f}" for c, v in dist.items()))
+    print(f"  label unchanged by a 90-degree rotation: {signals['rotation_agreement']:.3f} "
+          f"({signals['n_rotation']} cutouts)")
+    print()
+    print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()) +
+          f"; total {time.perf_counter() - start:.0f}")
+
+    result = {"domain_auc": aucs, "demo": signals, "seconds": timings, "default_preset": DEFAULT_PRESET,
+              "statistics": {name: t.drop(columns="file").median().to_dict() for name, t in table.items()}}
+    if args.figure:
+        write_figure(args.figure, files, args.seed)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if work_context:
+        work_context.cleanup()
+    return result
+
+
+def write_figure(path: Path, files: dict[str, list[str]], seed: int, n: int = 6) -> None:
+    """Rows of real and synthetic cutouts (their 224-pixel centre crops), as a small JPEG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from spiralarms.data.images import load_image_uint8
+    from spiralarms.data.transforms import center_crop
+
+    rows = [("real SDSS", files["real"]), ("synthetic sdss", files["sdss"]), ("synthetic crisp", files["crisp"])]
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.6 * n, 1.75 * len(rows)))
+    for r, (title, chosen) in enumerate(rows):
+        picks = rng.choice(len(chosen), size=min(n, len(chosen)), replace=False)
+        for c in range(n):
+            ax = axes[r, c]
+            ax.set_axis_off()
+            if c < len(picks):
+                ax.imshow(center_crop(load_image_uint8(chosen[picks[c]]), 224))
+        axes[r, 0].set_title(title, loc="left", fontsize=9)
+    fig.tight_layout(pad=0.3)
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, format="jpeg", dpi=100, pil_kwargs={"quality": 85})
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    main()
