@@ -32,7 +32,7 @@ import timm
 from torch import nn
 
 from spiralarms.errors import SpiralArmsError
-from spiralarms.models.classifier import DEFAULT_HIDDEN, ArmClassifier
+from spiralarms.models.classifier import DEFAULT_HIDDEN, ArmClassifier, InputNormalization
 from spiralarms.models.weights import (
     HUB_WEIGHT_FILES,
     LITE0_ARCH,
@@ -348,7 +348,7 @@ def build_classifier(
     ArmClassifier
     """
     bb = create_backbone(backbone, grey=grey, weights=weights, pretrained=pretrained)
-    return ArmClassifier(
+    classifier = ArmClassifier(
         bb.model,
         n_classes,
         hidden=hidden,
@@ -356,3 +356,44 @@ def build_classifier(
         mean=bb.mean,
         std=bb.std,
     )
+    classifier.weights_source = bb.source
+    return classifier
+
+
+def backbone_normalization(name: str, grey: bool = False) -> tuple[list[float] | None, list[float] | None]:
+    """The input normalisation a named backbone applies to [0, 1] pixels.
+
+    Builds the architecture with random weights (no download) to read it.
+
+    Returns
+    -------
+    mean, std : list of float or None
+        ``None`` when pixels go in unchanged (Zoobot).
+    """
+    bb = create_backbone(name, grey=grey, pretrained=False)
+    as_list = lambda v: None if v is None else [float(x) for x in v]  # noqa: E731
+    return as_list(bb.mean), as_list(bb.std)
+
+
+def build_from_card(card) -> ArmClassifier:
+    """The architecture a :class:`~spiralarms.models.card.ModelCard` describes, random weights.
+
+    Nothing is downloaded: the trained weights come from the checkpoint or
+    ``model.safetensors`` the card travels with. The normalisation is the card's,
+    not the registry's, so a model keeps working if a registry default changes.
+
+    Parameters
+    ----------
+    card : ModelCard
+
+    Returns
+    -------
+    ArmClassifier
+        In eval mode.
+    """
+    model = build_classifier(
+        card.backbone, len(card.classes), hidden=card.hidden, frozen=card.frozen, grey=card.grey, pretrained=False
+    )
+    model.normalize = InputNormalization(tuple(card.mean), tuple(card.std)) if card.mean is not None else nn.Identity()
+    model.weights_source = card.weights_source
+    return model.eval()

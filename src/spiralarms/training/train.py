@@ -57,14 +57,15 @@ from spiralarms.data.images import scan_images
 from spiralarms.data.store import PreparedStore, is_prepared_store
 from spiralarms.errors import SpiralArmsError
 from spiralarms.evaluation.metrics import classification_metrics
+from spiralarms.predictions.inference import predict_arrays
 from spiralarms.models.backbones import build_classifier
-from spiralarms.training.checkpoint import read_checkpoint
+from spiralarms.models.loading import read_checkpoint
+from spiralarms.models.module import ArmClassifierModule
 from spiralarms.training.datamodule import ID_COLUMNS, EpochSync, FeatureDataModule, GalaxyDataModule
 from spiralarms.training.embedding_cache import EmbeddingCache
 from spiralarms.training.history import HistoryCallback, read_history
-from spiralarms.training.module import ArmClassifierModule
 
-__all__ = ["TrainResult", "train", "load_selection", "predict_probabilities", "RUN_FILES", "RESUMABLE_KEYS"]
+__all__ = ["TrainResult", "train", "load_selection", "RUN_FILES", "RESUMABLE_KEYS"]
 
 #: Files of a run folder that ``resume=False`` removes (the cache is kept).
 RUN_FILES: tuple[str, ...] = (
@@ -291,32 +292,6 @@ def _scoped_process_state() -> Iterator[None]:
                 os.environ[k] = v
 
 
-@torch.no_grad()
-def predict_probabilities(
-    module: ArmClassifierModule, loader: DataLoader, device: torch.device | str = "cpu"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Softmax probabilities and targets over a loader of ``(images or features, label)``.
-
-    Returns
-    -------
-    probabilities : numpy.ndarray
-        ``(N, k)`` float32, in loader order.
-    targets : numpy.ndarray
-        ``(N,)`` int64.
-    """
-    was_training = module.training
-    module.to(device).eval()
-    probs, targets = [], []
-    try:
-        for batch in loader:
-            x, y = batch[0], batch[1]
-            probs.append(torch.softmax(module(x.to(device)).float(), dim=1).cpu())
-            targets.append(torch.as_tensor(y, dtype=torch.long).cpu())
-    finally:
-        module.train(was_training)
-    return torch.cat(probs).numpy(), torch.cat(targets).numpy()
-
-
 def _make_trainer(config: ExperimentConfig, run_dir: Path, callbacks: Sequence[L.Callback]) -> L.Trainer:
     """The Lightning Trainer with the history, early-stopping and checkpoint callbacks."""
     t = config.train
@@ -512,18 +487,25 @@ def train(
             weights=m.weights,
             pretrained=m.pretrained,
         )
-        info = {
-            "backbone": m.backbone,
-            "grey": d.grey,
-            "crop": d.crop,
-            "merge": d.merge,
-            "weights": m.weights,
-            "config_hash": config_hash(config),
-            "spiralarms_version": __version__,
-        }
-        module = ArmClassifierModule(model, classes, lr=t.lr, model_info=info)
         device = trainer.strategy.root_device
         images = GalaxyDataModule(table, classes, d, batch_size=t.batch_size, pin_memory=device.type == "cuda")
+        counts = images.class_counts()
+        module = ArmClassifierModule.from_model(
+            model,
+            classes,
+            lr=t.lr,
+            backbone=m.backbone,
+            grey=d.grey,
+            crop=d.crop,
+            merge=d.merge,
+            training={
+                "catalog": d.catalog,
+                "n_train": sum(counts["train"].values()),
+                "n_val": sum(counts["val"].values()),
+                "class_counts": counts,
+                "config_hash": config_hash(config),
+            },
+        )
 
         use_cache = t.embedding_cache and model.frozen
         if t.embedding_cache and not model.frozen:
@@ -558,7 +540,8 @@ def train(
         epochs_run, stopped_early = _progress(last)
         best = read_checkpoint(best_path)
         module.load_state_dict(best["state_dict"])
-        probs, targets = predict_probabilities(module, datamodule.val_dataloader(), device)
+        probs = predict_arrays(module, datamodule.val_dataloader(), device=device)
+        targets = _targets(datamodule.val_dataloader())
         module.cpu()
 
     preds = probs.argmax(axis=1)
@@ -589,6 +572,15 @@ def train(
     _write_json(run_dir / "train_summary.json", summary)
     result.metrics, result.summary, result.history = metrics, summary, history
     return result
+
+
+def _targets(loader: DataLoader) -> np.ndarray:
+    """Class indices of a validation loader, in order."""
+    dataset = loader.dataset
+    labels = getattr(dataset, "labels", None)
+    if labels is None:
+        raise SpiralArmsError("validation dataset without labels")
+    return np.asarray(torch.as_tensor(labels).cpu(), dtype=np.int64)
 
 
 def _write_predictions(path: Path, images: GalaxyDataModule, classes, targets, preds, probs) -> None:
