@@ -76,8 +76,16 @@ class LoadedModel:
     epoch: int | None = None
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def read_checkpoint(path: str | os.PathLike, allow_pickle: bool = False) -> dict[str, Any]:
     """Load a checkpoint file onto the CPU, tensors and plain values only.
+
+    Parameters
+    ----------
+    path : path
+    allow_pickle : bool, default False
+        Unpickle whatever the file holds (``torch.load(weights_only=False)``), for
+        old checkpoints of your own that hold Python objects. Unpickling can run any
+        code the file's author wrote: never for files you did not make.
 
     Raises
     ------
@@ -89,13 +97,13 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise SpiralArmsError(f"{path}: no such checkpoint file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
         text = first_line(exc)
         if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
             raise SpiralArmsError(
                 f"{path}: refused: it holds Python objects beyond tensors and plain values, and "
-                "unpickling them could run code; load only checkpoints written by spiralarms"
+                "unpickling them could run code; if you made this file yourself, pass --allow-pickle"
             ) from None
         raise SpiralArmsError(f"{path}: not a readable checkpoint ({text})") from None
 
@@ -130,8 +138,8 @@ def _module_from(card: ModelCard, state: dict[str, torch.Tensor], source: str) -
     return module.eval()
 
 
-def _load_checkpoint(path: Path, given: str) -> LoadedModel:
-    checkpoint = read_checkpoint(path)
+def _load_checkpoint(path: Path, given: str, allow_pickle: bool = False) -> LoadedModel:
+    checkpoint = read_checkpoint(path, allow_pickle=allow_pickle)
     card = card_of_checkpoint(checkpoint, source=str(path))
     state = {k[len("model.") :]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith("model.")}
     module = _module_from(card, state, str(path))
@@ -183,7 +191,7 @@ def _hub_folder(name: str) -> Path:
         ) from None
 
 
-def load_model(source: str | os.PathLike) -> LoadedModel:
+def load_model(source: str | os.PathLike, *, allow_pickle: bool = False) -> LoadedModel:
     """Load a trained classifier from a checkpoint, run folder, exported folder or the hub.
 
     Parameters
@@ -191,6 +199,9 @@ def load_model(source: str | os.PathLike) -> LoadedModel:
     source : str or path-like
         A ``.ckpt`` file, a run folder, an exported model folder, or
         ``hf-hub:owner/name[@revision]``.
+    allow_pickle : bool, default False
+        Let a checkpoint unpickle Python objects (see :func:`read_checkpoint`); only
+        for files you made yourself.
 
     Returns
     -------
@@ -214,13 +225,13 @@ def load_model(source: str | os.PathLike) -> LoadedModel:
             return _load_export(path, given)
         best = path / "checkpoints" / "best.ckpt"
         if best.is_file():
-            return _load_checkpoint(best, given)
+            return _load_checkpoint(best, given, allow_pickle)
         raise SpiralArmsError(
             f"{path}: neither a run folder (checkpoints/best.ckpt) nor an exported model ({MODEL_FILE}, {CONFIG_FILE})"
         )
     if not path.exists():
         raise SpiralArmsError(f"{path}: no such checkpoint, run folder or model folder")
-    return _load_checkpoint(path, given)
+    return _load_checkpoint(path, given, allow_pickle)
 
 
 def load_classifier(source: str | os.PathLike, map_location: str | torch.device = "cpu"):
