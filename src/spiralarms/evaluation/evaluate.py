@@ -90,6 +90,7 @@ def evaluate_run(
     write_table(predicted, predictions_file)
 
     metrics = classification_metrics(rows["label"].to_numpy(), predicted["label"].to_numpy(), classes)
+    metrics.update(beyond_accuracy(predicted[[f"p_{c}" for c in classes]].to_numpy(), rows["label"], classes, out_dir))
     write_json(out_dir / "metrics.json", metrics)
     save_confusion_figures(metrics, out_dir)
     write_text(
@@ -97,3 +98,55 @@ def evaluate_run(
         f"# Evaluation of {run_dir.name} ({split} set, {len(rows)} galaxies)\n\n" + metrics_markdown(metrics),
     )
     return metrics
+
+
+def beyond_accuracy(probs, labels, classes, out_dir: str | Path | None = None) -> dict:
+    """Calibration, ordinal error and abstention of a set of predictions.
+
+    Parameters
+    ----------
+    probs : array-like, (N, k)
+    labels : sequence of str
+        True class names.
+    classes : sequence of str
+    out_dir : path, optional
+        Also write ``reliability.png``, ``coverage.png`` and ``coverage.csv`` there.
+
+    Returns
+    -------
+    dict
+        ``{"ordinal": {...}, "calibration": {...}}`` (see
+        :mod:`spiralarms.evaluation.calibration`).
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from spiralarms.catalog.readers import write_table
+    from spiralarms.evaluation.calibration import (
+        apply_temperature,
+        calibration_summary,
+        coverage_accuracy,
+        ordinal_metrics,
+        reliability_table,
+    )
+    from spiralarms.evaluation.figures import plot_coverage, plot_reliability
+
+    classes = [str(c) for c in classes]
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[str(v)] for v in labels], dtype=np.int64)
+    p = np.asarray(probs, dtype=np.float64)
+    calibration = calibration_summary(p, y)
+    result = {"ordinal": ordinal_metrics(y, p.argmax(axis=1), classes), "calibration": calibration}
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        scaled = apply_temperature(p, calibration["temperature"])
+        fig = plot_reliability({"as trained": reliability_table(p, y),
+                                f"temperature {calibration['temperature']:.2f}": reliability_table(scaled, y)})
+        fig.savefig(out_dir / "reliability.png", dpi=110)
+        plt.close(fig)
+        curve = coverage_accuracy(p, y)
+        write_table(curve, out_dir / "coverage.csv")
+        fig = plot_coverage({"validation set": curve})
+        fig.savefig(out_dir / "coverage.png", dpi=110)
+        plt.close(fig)
+    return result
