@@ -45,8 +45,10 @@ def evaluate_run(
     -------
     dict
         The metrics (SPEC ``metrics.json`` contract). Files written: ``metrics.json``,
-        ``confusion_counts.png``, ``confusion_normalised.png``, ``metrics.md`` and
-        ``predictions.csv`` (per galaxy: true label, probabilities, predicted label).
+        ``confusion_counts.png``, ``confusion_normalised.png``, ``metrics.md``,
+        ``predictions.csv`` (per galaxy: true label, probabilities, predicted label),
+        ``calibration.json`` (ordinal error, temperature and ECE before and after),
+        ``reliability.png``, ``coverage.png`` and ``coverage.csv``.
     """
     from spiralarms.catalog.readers import write_table
     from spiralarms.predictions import load_model, predict
@@ -90,12 +92,13 @@ def evaluate_run(
     write_table(predicted, predictions_file)
 
     metrics = classification_metrics(rows["label"].to_numpy(), predicted["label"].to_numpy(), classes)
-    metrics.update(beyond_accuracy(predicted[[f"p_{c}" for c in classes]].to_numpy(), rows["label"], classes, out_dir))
+    beyond = beyond_accuracy(predicted[[f"p_{c}" for c in classes]].to_numpy(), rows["label"], classes, out_dir)
     write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "calibration.json", beyond)
     save_confusion_figures(metrics, out_dir)
     write_text(
         out_dir / "metrics.md",
-        f"# Evaluation of {run_dir.name} ({split} set, {len(rows)} galaxies)\n\n" + metrics_markdown(metrics),
+        f"# Evaluation of {run_dir.name} ({split} set, {len(rows)} galaxies)\n\n" + metrics_markdown({**metrics, **beyond}),
     )
     return metrics
 
