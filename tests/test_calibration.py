@@ -67,3 +67,46 @@ def test_ordinal_metrics_count_arms_and_skip_cant_tell():
     out = ordinal_metrics(true, pred, classes)
     # counted pairs: (2,2) 0, (2,3) 1, (3,5) 2, (5,2) 3
     assert out == {"n": 4, "mean_abs_error": pytest.approx(1.5), "within_one": 0.5}
+
+
+# --- imbalance: losses and the balanced sampler -------------------------------------
+
+
+def test_class_weights_reach_the_loss_and_focal_loss_down_weights_easy_galaxies():
+    import torch
+    import torch.nn.functional as F
+
+    from spiralarms.models.losses import class_weights_from_counts, classification_loss, focal_loss
+
+    weights = class_weights_from_counts([100, 10, 0])
+    assert weights[0] == pytest.approx(110 / 200) and weights[1] == pytest.approx(110 / 20) and weights[2] == 0
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    target = torch.tensor([0, 1])
+    w = torch.tensor(weights, dtype=torch.float32)
+    assert classification_loss(logits, target, "weighted", weight=w) == pytest.approx(
+        float(F.cross_entropy(logits, target, weight=w)))
+    assert classification_loss(logits, target, "cross_entropy", weight=w) == pytest.approx(
+        float(F.cross_entropy(logits, target)))
+    # gamma = 0 is cross-entropy; a confident correct galaxy loses far more of its loss than an unsure one
+    assert focal_loss(logits, target, gamma=0.0) == pytest.approx(float(F.cross_entropy(logits, target)), rel=1e-6)
+    easy, hard = torch.tensor([[6.0, 0.0, 0.0]]), torch.tensor([[0.2, 0.0, 0.0]])
+    ratio_easy = focal_loss(easy, torch.tensor([0])) / F.cross_entropy(easy, torch.tensor([0]))
+    ratio_hard = focal_loss(hard, torch.tensor([0])) / F.cross_entropy(hard, torch.tensor([0]))
+    assert ratio_easy < 1e-3 < ratio_hard
+    # soft targets: the vote fractions
+    soft = torch.tensor([[0.7, 0.3, 0.0], [0.1, 0.8, 0.1]])
+    assert classification_loss(logits, soft) == pytest.approx(float(F.cross_entropy(logits, soft)))
+
+
+def test_balanced_sampler_draws_classes_equally_and_is_seeded_by_epoch():
+    from spiralarms.training.sampling import EpochBalancedSampler
+
+    labels = [0] * 900 + [1] * 90 + [2] * 10
+    sampler = EpochBalancedSampler(labels, seed=4)
+    draws = np.array(labels)[list(sampler)]
+    share = np.bincount(draws, minlength=3) / len(draws)
+    assert len(draws) == 1000 and np.allclose(share, 1 / 3, atol=0.05)
+    first = list(sampler)
+    assert list(sampler) == first
+    sampler.set_epoch(1)
+    assert list(sampler) != first

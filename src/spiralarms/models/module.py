@@ -26,7 +26,6 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from spiralarms import __version__
@@ -34,6 +33,7 @@ from spiralarms.data.transforms import tta_views
 from spiralarms.errors import SpiralArmsError
 from spiralarms.models.card import ModelCard
 from spiralarms.models.classifier import ArmClassifier
+from spiralarms.models.losses import LOSSES, classification_loss
 
 __all__ = ["ArmClassifierModule", "ADAM_EPS"]
 
@@ -55,6 +55,13 @@ class ArmClassifierModule(L.LightningModule):
         saved as the checkpoint's hyperparameters.
     lr : float, default 1e-4
         Constant Adam learning rate.
+    loss : {"cross_entropy", "weighted", "focal"}, default "cross_entropy"
+        Training loss (:mod:`spiralarms.models.losses`); the paper's is
+        cross-entropy. Targets may be class indices or class probabilities (soft
+        labels from the vote fractions).
+    class_weights : sequence of float, optional
+        Per-class weights of the ``"weighted"`` and ``"focal"`` losses.
+    focal_gamma : float, default 2.0
     model : ArmClassifier, optional
         An already built network (training builds it with pretrained weights). By
         default the network is built from ``card`` with random weights, to be
@@ -76,7 +83,15 @@ class ArmClassifierModule(L.LightningModule):
         The matching class indices ``(N,)``.
     """
 
-    def __init__(self, card: ModelCard | Mapping[str, Any], lr: float = 1e-4, model: ArmClassifier | None = None):
+    def __init__(
+        self,
+        card: ModelCard | Mapping[str, Any],
+        lr: float = 1e-4,
+        model: ArmClassifier | None = None,
+        loss: str = "cross_entropy",
+        class_weights: Sequence[float] | None = None,
+        focal_gamma: float = 2.0,
+    ):
         super().__init__()
         self.card = ModelCard.parse(card)
         if model is None:
@@ -92,7 +107,18 @@ class ArmClassifierModule(L.LightningModule):
         self.lr = float(lr)
         self.tta = 1
         self.channels_last = False
-        self.save_hyperparameters({"card": self.card.to_dict(), "lr": self.lr})
+        if loss not in LOSSES:
+            raise SpiralArmsError(f"train.loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+        if class_weights is not None and len(class_weights) != len(self.classes):
+            raise SpiralArmsError(f"{len(class_weights)} class weights for {len(self.classes)} classes")
+        self.loss_name, self.focal_gamma = loss, float(focal_gamma)
+        weights = torch.tensor(list(class_weights), dtype=torch.float32) if class_weights is not None else None
+        self.register_buffer("class_weights", weights, persistent=False)
+        self.save_hyperparameters(
+            {"card": self.card.to_dict(), "lr": self.lr, "loss": loss,
+             "class_weights": None if class_weights is None else [float(w) for w in class_weights],
+             "focal_gamma": self.focal_gamma}
+        )
         n = len(self.classes)
         self.val_accuracy = MulticlassAccuracy(num_classes=n, average="micro")
         self.val_macro_f1 = MulticlassF1Score(num_classes=n, average="macro")
@@ -103,7 +129,8 @@ class ArmClassifierModule(L.LightningModule):
 
     @classmethod
     def from_model(
-        cls, model: ArmClassifier, classes: Sequence[str], lr: float = 1e-4, **card_fields: Any
+        cls, model: ArmClassifier, classes: Sequence[str], lr: float = 1e-4, *, loss: str = "cross_entropy",
+        class_weights: Sequence[float] | None = None, focal_gamma: float = 2.0, **card_fields: Any
     ) -> "ArmClassifierModule":
         """Wrap a built network, describing it in a card.
 
@@ -129,7 +156,8 @@ class ArmClassifierModule(L.LightningModule):
             "hidden": int(model.head.hidden.out_features),
             "frozen": bool(model.frozen),
         }
-        return cls(ModelCard.parse(fields), lr=lr, model=model)
+        return cls(ModelCard.parse(fields), lr=lr, model=model, loss=loss, class_weights=class_weights,
+                   focal_gamma=focal_gamma)
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, map_location=None, hparams_file=None, strict=None, **kwargs):
@@ -152,9 +180,12 @@ class ArmClassifierModule(L.LightningModule):
         """Logits from images ``(N, C, H, W)`` or cached pooled features ``(N, C)``."""
         return self.model.head(x) if x.ndim == 2 else self.model(x)
 
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return classification_loss(logits, y, self.loss_name, weight=self.class_weights, gamma=self.focal_gamma)
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch[0], batch[1]
-        loss = F.cross_entropy(self(x), y)
+        loss = self._loss(self(x), y)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         return loss
 
@@ -164,7 +195,8 @@ class ArmClassifierModule(L.LightningModule):
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch[0], batch[1]
         logits = self(x)
-        loss = F.cross_entropy(logits, y)
+        loss = self._loss(logits, y)
+        y = y.argmax(dim=1) if y.ndim == 2 else y
         preds = logits.argmax(dim=1)
         self.val_accuracy.update(preds, y)
         self.val_macro_f1.update(preds, y)
