@@ -61,6 +61,7 @@ from spiralarms.predictions.inference import predict_arrays
 from spiralarms.models.backbones import build_classifier
 from spiralarms.models.loading import read_checkpoint
 from spiralarms.models.module import ArmClassifierModule
+from spiralarms.training.checkpointing import AtomicCheckpointIO, checkpoint_progress
 from spiralarms.training.datamodule import ID_COLUMNS, EpochSync, FeatureDataModule, GalaxyDataModule
 from spiralarms.training.embedding_cache import EmbeddingCache
 from spiralarms.training.history import HistoryCallback, read_history
@@ -253,16 +254,6 @@ def _clear_run(run_dir: Path) -> None:
         (run_dir / name).unlink(missing_ok=True)
 
 
-def _progress(path: Path) -> tuple[int, bool]:
-    """Epochs completed by a checkpoint, and whether early stopping had ended the run."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    stopped = any(
-        name.startswith("EarlyStopping") and int(state.get("stopped_epoch", 0)) > 0
-        for name, state in checkpoint.get("callbacks", {}).items()
-    )
-    return int(checkpoint.get("epoch", -1)) + 1, stopped
-
-
 @contextlib.contextmanager
 def _scoped_process_state() -> Iterator[None]:
     """Restore random states, determinism flags and Lightning's env variables on exit.
@@ -318,6 +309,7 @@ def _make_trainer(config: ExperimentConfig, run_dir: Path, callbacks: Sequence[L
     )
     stopping = EarlyStopping(monitor=t.monitor, mode=mode, patience=t.patience, min_delta=0.0)
     trainer = L.Trainer(
+        plugins=[AtomicCheckpointIO()],
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
         devices=t.devices,
@@ -525,7 +517,7 @@ def train(
             if "unreadable" in table.attrs:
                 table.attrs["unreadable"].to_csv(run_dir / "unreadable.csv", index=False)
             images.split_table().to_csv(run_dir / "split.csv", index=False)
-        start_epoch, finished = _progress(last) if resuming else (0, False)
+        start_epoch, finished = checkpoint_progress(last) if resuming else (0, False)
         datamodule.set_epoch(start_epoch)
         fit_started = time.perf_counter()
         if not finished:  # a run ended by early stopping stays ended
@@ -537,7 +529,7 @@ def train(
         result = TrainResult(run_dir, best_path, last, {}, {}, tuple(classes), config)
         if not trainer.is_global_zero:
             return result
-        epochs_run, stopped_early = _progress(last)
+        epochs_run, stopped_early = checkpoint_progress(last)
         best = read_checkpoint(best_path)
         module.load_state_dict(best["state_dict"])
         probs = predict_arrays(module, datamodule.val_dataloader(), device=device)
