@@ -142,6 +142,9 @@ def load_selection(config: ExperimentConfig) -> tuple[pd.DataFrame, tuple[str, .
         raise SpiralArmsError("data.catalog: no catalogue given (set data.catalog in the config or override it)")
     if is_prepared_store(data.catalog):
         return _store_selection(config)
+    if Path(data.catalog).is_dir():
+        PreparedStore(data.catalog)  # an unfinished store says so; any other folder is not a catalogue
+        raise SpiralArmsError(f"{data.catalog}: a folder, neither a catalogue file nor a prepared store")
     table, schema = read_catalog(data.catalog, schema=data.schema, return_schema=True)
     selection = select_clean_sample(table, schema=schema, merge=data.merge)
     if len(selection.selected) == 0:
