@@ -55,7 +55,7 @@ from spiralarms.config import (
 )
 from spiralarms.data.images import scan_images
 from spiralarms.data.store import PreparedStore, is_prepared_store
-from spiralarms.errors import SpiralArmsError
+from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
 from spiralarms.evaluation.metrics import classification_metrics
 from spiralarms.predictions.inference import predict_arrays
 from spiralarms.models.backbones import build_classifier
@@ -216,6 +216,28 @@ def _store_selection(config: ExperimentConfig) -> tuple[pd.DataFrame, tuple[str,
     if table.empty:
         raise SpiralArmsError(f"{data.catalog}: the store has no usable image")
     return table, tuple(store.classes)
+
+
+def _without_empty_classes(table: pd.DataFrame, classes: Sequence[str], source: str) -> tuple[str, ...]:
+    """Leave out, with a warning, classes that no selected galaxy has.
+
+    A class that a merge or the cuts leave empty cannot be learnt or measured; kept,
+    it would add an F1 of 0 to the macro F1 of every run.
+    """
+    present = set(table["label"].astype(str))
+    empty = [c for c in classes if c not in present]
+    if not empty:
+        return tuple(classes)
+    kept = tuple(c for c in classes if c in present)
+    if len(kept) < 2:
+        raise SpiralArmsError(f"{source}: the selected galaxies hold {len(kept)} class(es); training needs two")
+    warnings.warn(
+        f"{source}: no selected galaxy has class {', '.join(empty)}; trained on {', '.join(kept)} "
+        "(an empty class would add an F1 of 0 to the macro F1)",
+        SpiralArmsWarning,
+        stacklevel=3,
+    )
+    return kept
 
 
 def _classes_of(table: pd.DataFrame, merge: str | None) -> tuple[str, ...]:
@@ -460,6 +482,7 @@ def train(
             if column not in table.columns:
                 raise SpiralArmsError(f"table: no column {column!r}")
         classes = tuple(classes) if classes is not None else _classes_of(table, config.data.merge)
+    classes = _without_empty_classes(table, classes, str(config.data.catalog or "table"))
 
     d, m, t = config.data, config.model, config.train
     with _scoped_process_state(), warnings.catch_warnings():
