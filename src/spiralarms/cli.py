@@ -49,10 +49,11 @@ def user_errors(func):
             _fail(f"{exc.filename or exc}: no such file or directory")
         except PermissionError as exc:
             _fail(f"{exc.filename or exc}: permission denied")
-        except OSError as exc:
+        except OSError as exc:  # the filesystem said no: full disk, not a folder, read-only, ...
+            where = exc.filename or "output"
             if exc.errno == 28:
-                _fail(f"{exc.filename or 'output'}: no space left on the device")
-            raise
+                _fail(f"{where}: no space left on the device")
+            _fail(f"{where}: {exc.strerror or exc}")
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(code=130) from None

@@ -42,3 +42,22 @@ def quiet_lightning() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+def progress_bar(iterable=None, *, enabled: bool = True, **kwargs):
+    """A tqdm progress bar, shown only where standard error is a terminal.
+
+    Logs, pipes and batch-job output files get no bars (``disable=None``), so that
+    an error stays the first line a person reads there.
+
+    Parameters
+    ----------
+    iterable : iterable, optional
+    enabled : bool, default True
+        False hides the bar everywhere.
+    **kwargs
+        Passed to ``tqdm.auto.tqdm`` (``total``, ``desc``, ``unit``, ...).
+    """
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=None if enabled else True, **kwargs)

@@ -71,16 +71,10 @@ class _Digests:
 
 
 def _progress_bar(total: int | None, initial: int, desc: str, enabled: bool, unit: str = "B"):
-    from tqdm.auto import tqdm
+    from spiralarms.logs import progress_bar
 
-    return tqdm(
-        total=total,
-        initial=initial,
-        desc=desc,
-        unit=unit,
-        unit_scale=True,
-        unit_divisor=1024,
-        disable=not enabled,
+    return progress_bar(
+        enabled=enabled, total=total, initial=initial, desc=desc, unit=unit, unit_scale=True, unit_divisor=1024,
         leave=True,
     )
 

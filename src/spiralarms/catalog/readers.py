@@ -569,7 +569,7 @@ class ImagePathResolver:
         self._by_id = self._by_pair = None
         if mapping is not None:
             if self.id_column is None:
-                raise SpiralArmsError("catalog: no id column (dr7objid or objid) to match the mapping")
+                raise SpiralArmsError(f"{catalog_path}: no id column (dr7objid or objid) to match the mapping")
             lookup = _read_mapping(mapping)
             lookup["objid"] = lookup["objid"].astype(str)
             self._by_id = lookup.drop_duplicates("objid").set_index("objid")["asset_id"]
@@ -577,8 +577,8 @@ class ImagePathResolver:
                 self._by_pair = lookup.drop_duplicates(["objid", "sample"]).set_index(["objid", "sample"])["asset_id"]
         elif self.file_column is None and self.id_column is None:
             raise SpiralArmsError(
-                "catalog: no image path column (file, path, image_path, filename) and no id column "
-                "(dr7objid, objid, GalaxyID) to name the image files"
+                f"{catalog_path}: no image path column (file, path, image_path, filename) and no id column "
+                "(id, dr7objid, objid, GalaxyID) to name the image files"
             )
 
     def __call__(self, table: pd.DataFrame) -> list[str | None]:

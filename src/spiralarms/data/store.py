@@ -426,9 +426,9 @@ def build_store(
     done = _done_chunks(out, bounds)
     todo = [k for k in range(len(bounds)) if k not in done]
     n_reused_rows = sum(bounds[k][1] - bounds[k][0] for k in done)
-    from tqdm.auto import tqdm
+    from spiralarms.logs import progress_bar
 
-    with tqdm(total=n, initial=n_reused_rows, desc="preparing store", unit="img", disable=not progress) as bar:
+    with progress_bar(enabled=progress, total=n, initial=n_reused_rows, desc="preparing store", unit="img") as bar:
         _run_chunks(out, images_path, table, bounds, todo, crop, grey, min(workers, max(len(todo), 1)), bar)
 
     index = _finish(out, table, bounds, settings)

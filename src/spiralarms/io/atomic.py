@@ -18,7 +18,7 @@ from typing import Any
 
 from spiralarms.errors import SpiralArmsError, first_line
 
-__all__ = ["atomic_path", "write_json", "write_text", "disk_error"]
+__all__ = ["atomic_path", "write_json", "write_text", "disk_error", "save_tensors"]
 
 
 def disk_error(path: str | os.PathLike, exc: OSError) -> SpiralArmsError:
@@ -88,3 +88,24 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, payload: Any) -> Path:
     """Write JSON (indented, newline-terminated) atomically; return its path."""
     return write_text(path, json.dumps(payload, indent=2) + "\n")
+
+
+def save_tensors(payload: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` atomically; a full disk is a one-line error, not a RuntimeError.
+
+    torch reports a write that runs out of space from inside its zip writer as a
+    ``RuntimeError`` ("unexpected pos ..."), not an ``OSError``; it is named here.
+    """
+    import shutil
+
+    import torch
+
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+    except RuntimeError as exc:
+        free = shutil.disk_usage(path.parent).free if path.parent.exists() else 0
+        reason = "no space left on the device" if free < 2**20 else f"cannot write: {first_line(exc)}"
+        raise SpiralArmsError(f"{path}: {reason}") from None
+    return path

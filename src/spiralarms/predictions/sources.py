@@ -256,9 +256,9 @@ def build_listing(
     out = Path(out)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from spiralarms.logs import progress_bar
 
-        bar = tqdm(desc="listing inputs", unit=" rows", leave=False, delay=2.0)
+        bar = progress_bar(desc="listing inputs", unit=" rows", leave=False, delay=2.0)
     with atomic_path(out, fsync=False) as tmp:
         writer = _ListingWriter(tmp, kind, shard_rows)
         try:

@@ -101,9 +101,11 @@ class RowProgress(Callback):
 
     def on_predict_start(self, trainer, pl_module) -> None:
         if self.enabled and trainer.is_global_zero:
-            from tqdm.auto import tqdm
+            from spiralarms.logs import progress_bar
 
-            self._bar = tqdm(total=self.total, initial=self.initial, unit="img", desc=self.desc, dynamic_ncols=True)
+            # disable=None: no bar where standard error is not a terminal (logs, pipes).
+            self._bar = progress_bar(total=self.total, initial=self.initial, unit="img", desc=self.desc,
+                                     dynamic_ncols=True)
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if self._bar is not None:
@@ -111,5 +113,11 @@ class RowProgress(Callback):
 
     def on_predict_end(self, trainer, pl_module) -> None:
         if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        if self._bar is not None:  # clear the bar: the error is the line a person should see
+            self._bar.leave = False
             self._bar.close()
             self._bar = None

@@ -17,7 +17,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from spiralarms.errors import SpiralArmsError, first_line
-from spiralarms.io.atomic import atomic_path
+from spiralarms.io.atomic import save_tensors
 
 __all__ = ["AtomicCheckpointIO", "checkpoint_progress"]
 
@@ -26,8 +26,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Save Lightning checkpoints by rename-on-completion in their own folder."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
-        with atomic_path(Path(path)) as tmp:
-            torch.save(checkpoint, tmp)
+        save_tensors(checkpoint, Path(path))
 
 
 def checkpoint_progress(path: str | Path) -> tuple[int, bool]:

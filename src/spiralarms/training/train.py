@@ -149,15 +149,14 @@ def load_selection(config: ExperimentConfig) -> tuple[pd.DataFrame, tuple[str, .
     selection = select_clean_sample(table, schema=schema, merge=data.merge)
     if len(selection.selected) == 0:
         raise SpiralArmsError(f"{data.catalog}: no galaxy passes the clean-sample cuts")
-    selected = resolve_image_paths(
-        selection.selected, data.catalog, mapping=data.mapping, image_dir=data.image_root, check_exists=True
-    )
-    missing = selected["file"].isna().to_numpy()
-    if missing.any():
+    selected = resolve_image_paths(selection.selected, data.catalog, mapping=data.mapping, image_dir=data.image_root)
+    missing = np.array([f is None or not os.path.isfile(f) for f in selected["file"]])
+    if missing.sum() * 2 > len(selected):
+        # Most files absent: the image folder or mapping is wrong, not a few files.
         id_column = next((c for c in ID_COLUMNS if c in selected.columns), None)
         first = selected[id_column].to_numpy()[missing][0] if id_column else selected.index[missing][0]
         raise SpiralArmsError(
-            f"{data.catalog}: {int(missing.sum())} selected galaxies have no image file "
+            f"{data.catalog}: {int(missing.sum())} of {len(selected)} selected galaxies have no image file "
             f"(first: {id_column or 'row'} {first}); check data.image_root or data.mapping"
         )
     return _without_unreadable(selected, str(data.catalog)), tuple(selection.classes)
@@ -170,7 +169,7 @@ def _without_unreadable(selected: pd.DataFrame, source: str) -> pd.DataFrame:
     the accounting: the rows left out travel in ``attrs["unreadable"]`` (``file``,
     ``error``), which :func:`train` writes to ``unreadable.csv`` in the run folder.
     """
-    report = scan_images(selected["file"].tolist(), workers=min(4, os.cpu_count() or 1))
+    report = scan_images([f or "" for f in selected["file"]], workers=min(4, os.cpu_count() or 1))
     bad = ~report["ok"].to_numpy(bool)
     if not bad.any():
         return selected
@@ -178,6 +177,7 @@ def _without_unreadable(selected: pd.DataFrame, source: str) -> pd.DataFrame:
     warnings.warn(
         f"{source}: {int(bad.sum())} selected galaxies have unreadable images and are left out "
         f"(first: {first['file']}: {first['error']}); the run folder's unreadable.csv lists them",
+        SpiralArmsWarning,
         stacklevel=3,
     )
     kept = selected[~bad].reset_index(drop=True)
