@@ -10,7 +10,10 @@ import pytest
 
 @pytest.fixture
 def record(record_property):
-    """Record a case's command, fault, lost rows and partial files for the reliability report."""
+    """Record a case's command, fault, lost rows and partial files for the reliability report.
+
+    Recording also asserts the two goals of every case: no row lost, no partial file.
+    """
 
     def _record(command: str, fault: str, *, rows_lost: int = 0, partial: list | None = None, kill: bool = False):
         record_property("command", command)
@@ -18,6 +21,8 @@ def record(record_property):
         record_property("rows_lost", int(rows_lost))
         record_property("partial_files", len(partial or []))
         record_property("kill", int(kill))
+        assert rows_lost == 0, f"{command}: {rows_lost} rows lost"
+        assert not partial, f"{command}: partial files under final names: {partial}"
 
     return _record
 

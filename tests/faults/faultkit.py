@@ -69,8 +69,11 @@ def run_process(*args, timeout: float = 300) -> Outcome:
     return Outcome(done.returncode, done.stdout, done.stderr)
 
 
-def partial_files(folder: Path) -> list[str]:
-    """Files under a final (not hidden, not temporary) name that do not read as whole."""
+def partial_files(folder: Path, exclude: Path | None = None) -> list[str]:
+    """Files under a final (not hidden, not temporary) name that do not read as whole.
+
+    ``exclude``: a folder of deliberately broken inputs, which are not outputs.
+    """
     import numpy as np
     import pyarrow.parquet as pq
     import torch
@@ -79,6 +82,8 @@ def partial_files(folder: Path) -> list[str]:
     bad = []
     for path in Path(folder).rglob("*"):
         if not path.is_file() or path.name.startswith(".") or path.suffix in (".tmp", ".part", ".unverified"):
+            continue
+        if exclude is not None and Path(exclude) in path.parents:
             continue
         name = path.name.lower()
         try:

@@ -99,7 +99,9 @@ BAD_TABLES = {
 @pytest.mark.parametrize("command", ["predict", "select"])
 def test_bad_tables_are_one_line_errors_naming_the_file(command, fault, tiny_run, tmp_path, record):
     text, expected = BAD_TABLES[fault]
-    table = tmp_path / "table.csv"
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    table = inputs / "table.csv"
     if text is None:
         table.write_bytes(os.urandom(3000))
     else:
@@ -107,7 +109,7 @@ def test_bad_tables_are_one_line_errors_naming_the_file(command, fault, tiny_run
     out = tmp_path / "out.csv"
     args = ("predict", tiny_run, table, "--out", out) if command == "predict" else ("select", table, "--out", out)
     outcome = run_cli(*args)
-    record(command, f"bad table: {fault}", partial=partial_files(tmp_path))
+    record(command, f"bad table: {fault}", partial=partial_files(tmp_path, exclude=inputs))
     assert one_line_error(outcome), outcome.stderr
     assert str(table) in outcome.first_line or table.name in outcome.first_line
     if command == "select" and fault in ("header only",):
@@ -232,15 +234,18 @@ def _crafted(kind: str, tiny_run: Path, folder: Path) -> Path:
 @pytest.mark.parametrize("kind", CRAFTED)
 @pytest.mark.parametrize("command", ["predict", "export"])
 def test_crafted_checkpoints_are_refused_on_one_line(command, kind, tiny_run, tiny_galaxies, tmp_path, record):
-    path = _crafted(kind, tiny_run, tmp_path)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    path = _crafted(kind, tiny_run, inputs)
     args = ("predict", path, tiny_galaxies / "images", "--out", tmp_path / "o.csv") if command == "predict" else (
         "export", path, tmp_path / "exported")
     outcome = run_cli(*args)
-    record(command, f"crafted checkpoint: {kind}", partial=partial_files(tmp_path))
+    record(command, f"crafted checkpoint: {kind}", partial=partial_files(tmp_path, exclude=inputs))
     assert one_line_error(outcome), outcome.stderr
     assert path.name in outcome.first_line
-    assert not (tmp_path / "pwned").exists(), "no code ran"
+    assert not (inputs / "pwned").exists(), "no code ran"
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "exported").exists()
+    assert partial_files(tmp_path, exclude=inputs) == []
 
 
 # --- a full disk ------------------------------------------------------------------------
