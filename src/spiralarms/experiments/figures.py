@@ -14,7 +14,6 @@ Figures are :class:`matplotlib.figure.Figure` objects built outside pyplot's reg
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -161,11 +160,3 @@ def plot_figure13(
             ax.set_xlabel(f"{frame['id'][i]}  p={frame['prob'][i]:.2f}", fontsize=6.5)
     fig.suptitle(f"Validation galaxies with m={true} misclassified by {model} (Figure 13)", fontsize=9)
     return fig
-
-
-def read_run_table(out: str | Path, run_dir: str, name: str) -> pd.DataFrame | None:
-    """A run folder's CSV table (ids and classes as text), or ``None`` if absent."""
-    path = Path(out) / run_dir / name
-    if not path.is_file():
-        return None
-    return pd.read_csv(path, dtype={"id": str, "label": str, "pred": str, "split": str}, keep_default_na=False)

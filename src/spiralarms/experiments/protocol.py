@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from spiralarms.experiments.paper import CLASS_COUNTS, PAPER_CAP, PAPER_CLASSES, PAPER_VAL_FRACTION
-from spiralarms.experiments.runner import CLASS_ORDER
+from spiralarms.experiments.runner import CLASS_ORDER, read_run_table
 
 __all__ = [
     "cap_words",
@@ -61,10 +61,9 @@ def split_words(part: pd.DataFrame) -> str:
 
 def validation_ids(out: str | Path, row: pd.Series) -> frozenset[str] | None:
     """The validation galaxies of a run, from its ``split.csv``; ``None`` if absent."""
-    path = Path(out) / str(row.get("run_dir", "")) / "split.csv"
-    if not path.is_file():
+    split = read_run_table(out, str(row.get("run_dir", "")), "split.csv")
+    if split is None:
         return None
-    split = pd.read_csv(path, dtype={"id": str, "split": str})
     return frozenset(split.loc[split["split"] == "val", "id"])
 
 

@@ -31,16 +31,17 @@ from spiralarms.experiments.figures import (
     figure13_galaxies,
     plot_figure6,
     plot_figure13,
-    read_run_table,
 )
 from spiralarms.experiments.paper import CLASS_COUNTS, CROP_CHOICE, DOWNSAMPLED_COUNTS, PAPER, PAPER_CLASSES
 from spiralarms.experiments.protocol import (
     cap_words,
+    class_counts,
     paper_split_cells,
     shared_validation,
     split_size_rows,
     split_words,
 )
+from spiralarms.experiments.runner import read_run_table
 
 __all__ = ["ReportSettings", "STANDING_DEPARTURES", "departures", "plot_figure5", "write_report", "format_value"]
 
@@ -373,8 +374,6 @@ def _table3_protocol(part: pd.DataFrame, model: str, out: Path) -> str:
 
 def _figure6_lines(part: pd.DataFrame, model: str, out: Path) -> list[str]:
     """Figure 6 from the down-sampling runs' class counts, with the paper's beside."""
-    from spiralarms.experiments.protocol import class_counts
-
     sets = {}
     for setting, name in ((downsampling.ALL_DATA, "full"), (downsampling.DOWN_SAMPLED, "down-sampled")):
         rows = part[(part["model"] == model) & (part["setting"] == setting)]

@@ -56,7 +56,7 @@ class ReproductionResult:
         The report folder.
     files : dict of str to Path
         ``report``, ``runs``, and where their experiments ran ``table3``,
-        ``figure5``, ``figure7``.
+        ``figure5``, ``figure6``, ``figure7``, ``figure13``.
     runs : pandas.DataFrame
         ``runs.csv``.
     n_trained, n_cached : int
@@ -175,7 +175,8 @@ def run_reproduction(
         From :func:`~spiralarms.experiments.settings.load_reproduce_config`.
     out : path-like
         The report folder: ``report.md``, ``runs.csv``, ``table3.csv``,
-        ``figure5.png``, ``figure7.png``, ``reproduce.yaml`` (the settings used),
+        ``figure5.png``, ``figure6.png``, ``figure7.png``, ``figure13.png``,
+        ``reproduce.yaml`` (the settings used),
         ``runs/``, ``cache/`` and, for synthetic data, ``data/``.
     overrides : iterable of str
         ``section.key=value`` overrides of every training run, applied last (e.g.

@@ -61,6 +61,7 @@ __all__ = [
     "select_table",
     "limit_per_class",
     "read_runs",
+    "read_run_table",
     "write_runs",
     "class_columns",
 ]
@@ -321,6 +322,14 @@ def write_runs(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> pd
     frame.to_csv(tmp, index=False)
     os.replace(tmp, path)
     return frame
+
+
+def read_run_table(out: str | Path, run_dir: str, name: str) -> pd.DataFrame | None:
+    """A run folder's CSV table (ids and classes as text), or ``None`` if absent."""
+    path = Path(out) / run_dir / name
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, dtype={"id": str, "label": str, "pred": str, "split": str}, keep_default_na=False)
 
 
 def read_runs(path: str | os.PathLike) -> pd.DataFrame:
