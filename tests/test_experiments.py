@@ -354,7 +354,8 @@ def test_report_renders_from_a_runs_table_without_training(fixture_report):
     assert text.count("Protocol: ") == 4
     assert "one split (split seed 0) shared by every run; the runs of a size differ in their training seed" in text
     assert "each set is split after its own down-sampling" in text
-    assert "the down-sampled run: capped at 300 per class, then split 70:30 (the paper's order)" in text
+    assert "All data run: no cap, split 70:30 (split seed 0); down-sampled run: capped at 300 per class, then " \
+           "split 70:30 (the paper's order)" in text
     # the split-size table with the paper's expected validation counts (30 % of the capped classes)
     assert "| paper (expected) | down-sampled | B0, V2M | 300 | whole set, before the split | – | m=1 ≈50/165, " \
            "m=2 ≈90/300, m=3 ≈89/298, m=4 ≈8/28, m=5+ ≈9/31, m=? ≈90/300 | 30 % |" in text

@@ -44,7 +44,7 @@ def cap_words(row: pd.Series) -> str:
     """``"capped at 300 per class before the 70:30 split"`` and the like, for one run."""
     cap = _int(row.get("cap"))
     if cap is None:
-        return "all data (no cap), split 70:30"
+        return "no cap, split 70:30"
     if str(row.get("cap_scope")) == "train":
         return (f"split 70:30, then the training pool capped at {cap} per class (validation keeps the natural "
                 "class mix; the paper caps before the split)")
@@ -79,12 +79,16 @@ def shared_validation(out: str | Path, part: pd.DataFrame) -> str:
     if all(ids is not None for ids in found):
         n = len(found[0])
         if all(ids == found[0] for ids in found[1:]):
-            return f"All {len(part)} runs validated on the same {n} galaxies (checked: identical validation ids)."
+            return f"{_all(len(part))} validated on the same {n} galaxies (checked: identical validation ids)."
         return f"The {len(part)} runs validated on different galaxies (their validation ids differ)."
     keys = part[["split_seed", "cap", "cap_scope"]].astype(str).drop_duplicates()
     if len(keys) == 1:
-        return f"All {len(part)} runs share the split seed, cap and cap scope, hence one validation set."
+        return f"{_all(len(part))} share the split seed, cap and cap scope, hence one validation set."
     return f"The {len(part)} runs differ in split seed, cap or cap scope: their validation sets differ."
+
+
+def _all(n: int) -> str:
+    return "Both runs" if n == 2 else f"All {n} runs"
 
 
 def class_counts(row: pd.Series) -> dict[str, tuple[int, int]]:

@@ -361,13 +361,15 @@ def _table3_protocol(part: pd.DataFrame, model: str, out: Path) -> str:
     for setting in (downsampling.ALL_DATA, downsampling.DOWN_SAMPLED):
         rows = part[(part["model"] == model) & (part["setting"] == setting)]
         if len(rows):
-            words.append(f"the {setting} run: {cap_words(rows.iloc[0])} (split seed {rows.iloc[0]['split_seed']})")
+            words.append(f"{setting} run: {cap_words(rows.iloc[0])} (split seed {rows.iloc[0]['split_seed']})")
+    runs_text = "; ".join(words)
+    runs_text = runs_text[:1].upper() + runs_text[1:]
     down = part[part["setting"] == downsampling.DOWN_SAMPLED]
     compared = shared_validation(out, down)
     return (
         "Protocol: as the paper, each set is split after its own down-sampling, so the all-data and the "
         "down-sampled columns are validated on different galaxies (the all-data validation set keeps the natural "
-        f"class mix). {'; '.join(words)}."
+        f"class mix). {runs_text}."
         + (f" Down-sampled runs of the models compared: {compared}" if compared else "")
     )
 
