@@ -32,6 +32,11 @@ def test_defaults_are_the_papers_settings():
     cfg = load_config()
     assert (cfg.data.crop, cfg.data.val_fraction, cfg.data.cap, cfg.data.seed) == (224, 0.3, 300, 0)
     assert cfg.data.grey is False and cfg.data.merge is None
+    # the paper caps the whole set, then splits; the split seed follows data.seed
+    assert cfg.data.cap_scope == "dataset" and cfg.data.split_seed is None
+    assert cfg.data.effective_split_seed == 0
+    assert load_config(None, ["data.seed=3"]).data.effective_split_seed == 3
+    assert load_config(None, ["data.seed=3", "data.split_seed=1"]).data.effective_split_seed == 1
     assert (cfg.model.backbone, cfg.model.hidden, cfg.model.frozen) == ("lite0-imagenet", 1024, None)
     t = cfg.train
     assert (t.batch_size, t.lr, t.max_epochs, t.patience, t.monitor) == (16, 1e-4, 50, 30, "val_accuracy")
@@ -104,6 +109,8 @@ def test_out_of_range_values_are_refused():
         ("data.schema=sdss", "data.schema"),
         ("train.cache_views=-1", "train.cache_views"),
         ("data.merge=1,3", "data.merge"),
+        ("data.cap_scope=val", "data.cap_scope"),
+        ("data.split_seed=-1", "data.split_seed"),
     ]:
         with pytest.raises(SpiralArmsError, match=key.replace(".", r"\.")):
             load_config(None, [override])

@@ -429,7 +429,7 @@ def _register_plain_commands() -> None:
     from spiralarms.cli_mass import mass, mpajhu_fetch
     from spiralarms.cli_reproduce import reproduce
 
-    app.add_typer(make_data_app(user_errors), name="data", help="Fetch and index real data: GZ2 (Hart 2016 + Zenodo images) or Kaggle.")
+    app.add_typer(make_data_app(user_errors), name="data", help="Fetch and index real data: GZ2 (Willett 2013 or Hart 2016 votes + Zenodo images) or Kaggle.")
     app.command()(user_errors(prepare))
     app.command("explain")(user_errors(explain))
     app.command("reproduce")(user_errors(_quietly(reproduce)))

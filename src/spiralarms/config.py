@@ -49,6 +49,7 @@ __all__ = [
     "TrainConfig",
     "ExperimentConfig",
     "MONITORS",
+    "CAP_SCOPES",
     "RUNTIME_KEYS",
     "load_config",
     "save_config",
@@ -69,6 +70,10 @@ MONITORS: dict[str, str] = {"val_accuracy": "max", "val_macro_f1": "max", "val_l
 RUNTIME_KEYS: tuple[str, ...] = ("data.num_workers", "train.progress")
 
 _SCHEMAS = ("auto", "gz2", "kaggle")
+
+#: Values of ``data.cap_scope``: ``"dataset"``, the cap applies to the whole selected
+#: set before the split (the paper); ``"train"``, to the training pool after it.
+CAP_SCOPES: tuple[str, ...] = ("dataset", "train")
 
 
 @dataclass
@@ -97,9 +102,18 @@ class DataConfig:
     val_fraction : float
         Validation share of the stratified split (the paper: 70:30).
     cap : int or None
-        Per-class cap on the training pool (the paper: 300); ``None`` uses all data.
+        Per-class cap (the paper: 300); ``None`` uses all data.
+    cap_scope : {"dataset", "train"}
+        Where the cap applies: ``"dataset"`` caps the whole selected set before the
+        split (the paper: validation holds about 30 % of each capped class);
+        ``"train"`` caps the training pool after the split (validation keeps the
+        natural class mix), an option.
     seed : int
-        Seed of the split, the cap, model initialisation, shuffling and augmentation.
+        Seed of model initialisation, shuffling and augmentation, and of the split
+        and the cap unless ``split_seed`` is given.
+    split_seed : int or None
+        Seed of the split and the cap; ``None`` uses ``seed``. Runs that share it
+        (and the data) share their validation galaxies whatever their ``seed``.
     num_workers : int
         DataLoader worker processes for reading images.
     """
@@ -113,8 +127,15 @@ class DataConfig:
     grey: bool = False
     val_fraction: float = 0.3
     cap: int | None = 300
+    cap_scope: str = "dataset"
     seed: int = 0
+    split_seed: int | None = None
     num_workers: int = 0
+
+    @property
+    def effective_split_seed(self) -> int:
+        """The seed of the split and the cap: ``split_seed``, else ``seed``."""
+        return self.seed if self.split_seed is None else self.split_seed
 
 
 @dataclass
@@ -279,7 +300,10 @@ class ExperimentConfig:
         need(d.crop >= 1, "data.crop", d.crop, "a positive number of pixels")
         need(0.0 < d.val_fraction < 1.0, "data.val_fraction", d.val_fraction, "strictly between 0 and 1")
         need(d.cap is None or d.cap >= 1, "data.cap", d.cap, "a positive integer or null (all data)")
+        need(d.cap_scope in CAP_SCOPES, "data.cap_scope", d.cap_scope, f"one of {', '.join(CAP_SCOPES)}")
         need(d.seed >= 0, "data.seed", d.seed, "a non-negative integer")
+        need(d.split_seed is None or d.split_seed >= 0, "data.split_seed", d.split_seed,
+             "a non-negative integer or null (data.seed)")
         need(d.num_workers >= 0, "data.num_workers", d.num_workers, "a non-negative integer")
         if d.merge is not None:
             try:

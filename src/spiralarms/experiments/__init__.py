@@ -11,7 +11,9 @@
 - :mod:`~spiralarms.experiments.runner`: training runs cached by the hash of their
   resolved configuration, and ``runs.csv``;
 - :mod:`~spiralarms.experiments.report`: ``report.md``, ``table3.csv``,
-  ``figure5.png``, ``figure7.png``;
+  ``figure5.png``, ``figure6.png``, ``figure7.png``, ``figure13.png``, the departures
+  from the paper (:mod:`~spiralarms.experiments.protocol`: each table's protocol;
+  :mod:`~spiralarms.experiments.figures`: Figures 6 and 13);
 - :mod:`~spiralarms.experiments.paper`: the paper's published numbers;
 - :mod:`~spiralarms.experiments.settings`: the reproduction's settings
   (``configs/reproduce-paper.yaml``, ``configs/reproduce-quick.yaml``).

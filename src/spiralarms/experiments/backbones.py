@@ -39,7 +39,8 @@ class BackbonesConfig:
     models : list of str
         Model labels compared (the paper: B0 and V2M).
     cap : int
-        Per-class cap on the training pool (the paper: 300).
+        Per-class cap (the paper: 300), applied as the models' ``data.cap_scope`` says
+        (before the split, the paper's).
     seed : int
         Seed of every run.
     crop : int or None

@@ -53,7 +53,8 @@ class ClassConfigsConfig:
         Class configurations (Figure 7's columns): ``None`` (or ``all``) for six
         classes, ``"3,4"``, ``"4,5+"``.
     cap : int
-        Per-class cap on the training pool (the paper: 300, down-sampled).
+        Per-class cap of the six-class set (the paper: 300, down-sampled), before the
+        split unless ``data.cap_scope`` is ``train``; every merge shares that split.
     seed : int
         Seed of every run.
     crop : int or None

@@ -2,7 +2,8 @@
 
 The B0 model is trained once on all the data (heavily imbalanced: about 10,000
 galaxies with m = 2, fewer than 35 with m = 4 or 5+) and once with each class capped
-at 300 training images (the majority classes m = 2 and ? randomly sub-sampled);
+at 300 galaxies (the majority classes m = 2 and ? randomly sub-sampled), each set
+split 70:30 after its own down-sampling, as the paper (Figure 6 shows both sets);
 Table 3 gives per-class precision, recall and F1 of both, the relative change of F1,
 and the V2M model trained on the down-sampled data for comparison (section 5.1).
 The relative change is ``(F1_down - F1_all) / F1_all``, which reproduces the
@@ -54,7 +55,8 @@ class DownsamplingConfig:
     compare : list of str
         Models shown trained on the down-sampled data only (the paper: V2M).
     cap : int
-        Per-class cap on the training pool of the down-sampled runs (the paper: 300).
+        Per-class cap of the down-sampled runs (the paper: 300), before their split
+        unless ``data.cap_scope`` is ``train``.
     seed : int
         Seed of every run.
     crop : int or None

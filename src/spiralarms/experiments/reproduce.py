@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from spiralarms.acquire.gz2 import recorded_vote_table
 from spiralarms.config import ExperimentConfig, load_config
 from spiralarms.errors import SpiralArmsError
 from spiralarms.experiments import backbones, class_configs, crop_sweep, downsampling
@@ -55,7 +56,7 @@ class ReproductionResult:
         The report folder.
     files : dict of str to Path
         ``report``, ``runs``, and where their experiments ran ``table3``,
-        ``figure5``, ``figure7``.
+        ``figure5``, ``figure6``, ``figure7``, ``figure13``.
     runs : pandas.DataFrame
         ``runs.csv``.
     n_trained, n_cached : int
@@ -115,6 +116,9 @@ def prepare_source(config: ReproduceConfig, out: str | Path, *, progress: bool =
         if not catalog.exists():
             raise SpiralArmsError(f"{catalog}: not found; {DATA_HINT}")
         description = f"`{catalog}` through the paper's clean-sample cuts"
+        table = recorded_vote_table(catalog)
+        if table is not None:
+            description += f" (GZ2 vote table: {table})"
     if source.class_counts:
         limits = ", ".join(f"m={k}: {v}" for k, v in source.class_counts.items())
         description += f", then at most so many galaxies per class ({limits})"
@@ -171,7 +175,8 @@ def run_reproduction(
         From :func:`~spiralarms.experiments.settings.load_reproduce_config`.
     out : path-like
         The report folder: ``report.md``, ``runs.csv``, ``table3.csv``,
-        ``figure5.png``, ``figure7.png``, ``reproduce.yaml`` (the settings used),
+        ``figure5.png``, ``figure6.png``, ``figure7.png``, ``figure13.png``,
+        ``reproduce.yaml`` (the settings used),
         ``runs/``, ``cache/`` and, for synthetic data, ``data/``.
     overrides : iterable of str
         ``section.key=value`` overrides of every training run, applied last (e.g.
@@ -243,7 +248,9 @@ def run_reproduction(
     runs = write_runs(rows, out / "runs.csv")
     seconds = time.perf_counter() - started
     summary = {"n_trained": cache.n_trained, "n_cached": cache.n_cached, "seconds": seconds}
-    files = write_report(runs, out, ReportSettings.from_config(config, data_description), summary)
+    vote_table = recorded_vote_table(catalog) if config.source.kind == "catalog" else None
+    report_settings = ReportSettings.from_config(config, data_description, vote_table=vote_table)
+    files = write_report(runs, out, report_settings, summary)
     files["runs"] = out / "runs.csv"
     log(f"report: {files['report']} ({cache.n_trained} runs trained, {cache.n_cached} cached, {seconds:.0f} s)")
     return ReproductionResult(out, files, runs, cache.n_trained, cache.n_cached, chosen, time.perf_counter() - started)

@@ -37,7 +37,7 @@ from spiralarms.config import coerce_value, resolve_config_path
 from spiralarms.errors import SpiralArmsError
 from spiralarms.experiments.backbones import BackbonesConfig
 from spiralarms.experiments.class_configs import ClassConfigsConfig
-from spiralarms.experiments.crop_sweep import CropSweepConfig
+from spiralarms.experiments.crop_sweep import SPLIT_MODES, CropSweepConfig
 from spiralarms.experiments.downsampling import DownsamplingConfig
 
 __all__ = [
@@ -64,6 +64,7 @@ RUN_SECTIONS: tuple[str, ...] = ("data", "model", "train")
 EXPERIMENT_KEYS: dict[str, str] = {
     "data.crop": "crop_sweep.crops and the experiments' crop",
     "data.seed": "crop_sweep.seeds and the experiments' seed",
+    "data.split_seed": "crop_sweep.split and crop_sweep.split_seed (the other experiments split with their seed)",
     "data.cap": "crop_sweep.per_class and the experiments' cap",
     "data.merge": "class_configs.merges",
 }
@@ -249,6 +250,8 @@ class ReproduceConfig:
         need(len(sweep.classes) == 2 and len(set(sweep.classes)) == 2 and set(sweep.classes) <= set(ARM_CLASSES),
              "crop_sweep.classes", sweep.classes, f"two distinct classes of {', '.join(ARM_CLASSES)}")
         need(sweep.per_class >= 2, "crop_sweep.per_class", sweep.per_class, "at least 2")
+        need(sweep.split in SPLIT_MODES, "crop_sweep.split", sweep.split, f"one of {', '.join(SPLIT_MODES)}")
+        need(sweep.split_seed >= 0, "crop_sweep.split_seed", sweep.split_seed, "a non-negative integer")
         need(sweep.f1 == "macro" or sweep.f1 in sweep.classes, "crop_sweep.f1", sweep.f1,
              f"'macro' or one of {', '.join(sweep.classes)}")
         for section in ("downsampling", "class_configs", "backbones"):

@@ -4,7 +4,7 @@
   ``(image, label)``; shuffling and augmentation are seeded per epoch
   (:mod:`spiralarms.training.sampling`).
 - :class:`GalaxyDataModule`: the paper's pipeline over a selected catalogue: the
-  stratified 70:30 split with the per-class cap on the training pool
+  per-class cap and the stratified 70:30 split
   (:func:`~spiralarms.data.splits.split_catalog`), then
   :class:`~spiralarms.data.dataset.GalaxyDataset` with the training augmentation or
   the eval transform.
@@ -33,7 +33,11 @@ from spiralarms.data.transforms import build_eval_transform, build_train_transfo
 from spiralarms.training.embedding_cache import CachedFeatures, FeatureViewDataset, collate_features
 from spiralarms.training.sampling import EpochShuffleSampler, SeededAugmentation
 
-__all__ = ["ImageDataModule", "GalaxyDataModule", "FeatureDataModule", "EpochSync", "ID_COLUMNS"]
+__all__ = ["ImageDataModule", "GalaxyDataModule", "FeatureDataModule", "EpochSync", "ID_COLUMNS", "STRATA_COLUMN"]
+
+#: Column of the six-class T11 label (``select_clean_sample`` writes it): the strata of
+#: the cap and the split, so that merged runs share the six-class run's split.
+STRATA_COLUMN = "label_original"
 
 #: Columns tried, in order, as the galaxy id in ``split.csv``.
 ID_COLUMNS: tuple[str, ...] = ("dr7objid", "objid", "GalaxyID", "id")
@@ -128,15 +132,20 @@ class ImageDataModule(EpochSeededDataModule):
 class GalaxyDataModule(ImageDataModule):
     """The paper's data pipeline over a selected catalogue.
 
-    The table is split at construction (deterministic in ``data.seed``):
-    stratified ``1 - val_fraction : val_fraction``, then the training pool capped
-    at ``data.cap`` images per class; validation keeps the natural class mix.
+    The table is split at construction, deterministic in the split seed
+    (``data.split_seed``, else ``data.seed``): every class capped at ``data.cap``
+    galaxies, then a stratified ``1 - val_fraction : val_fraction`` split
+    (``data.cap_scope="dataset"``, the paper), or the split first and the cap on the
+    training pool only (``"train"``). The cap and the strata are the six T11 classes
+    (``label_original``) where the table has them, so a class merge caps and splits
+    the same galaxies as the six-class run with the same split seed.
 
     Parameters
     ----------
     table : pandas.DataFrame
-        The clean sample: a ``label`` column (class names) and an absolute ``file``
-        column (:func:`~spiralarms.catalog.readers.resolve_image_paths`).
+        The clean sample: a ``label`` column (class names), an absolute ``file``
+        column (:func:`~spiralarms.catalog.readers.resolve_image_paths`) and, after a
+        merge, ``label_original`` (the six-class label).
     classes : sequence of str
         Class names in order.
     data : DataConfig
@@ -163,7 +172,13 @@ class GalaxyDataModule(ImageDataModule):
         self.classes = tuple(classes)
         self.data_config = data
         self.train_table, self.val_table = split_catalog(
-            table, val_fraction=data.val_fraction, seed=data.seed, cap=data.cap, label_column="label"
+            table,
+            val_fraction=data.val_fraction,
+            seed=data.effective_split_seed,
+            cap=data.cap,
+            label_column="label",
+            cap_scope=data.cap_scope,
+            strata_column=STRATA_COLUMN if STRATA_COLUMN in table.columns else "label",
         )
         self.train_transform = build_train_transform(crop=data.crop, grey=data.grey)
         self.eval_transform = build_eval_transform(crop=data.crop, grey=data.grey)

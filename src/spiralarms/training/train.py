@@ -424,7 +424,7 @@ def train(
     """Train the configured classifier and write a run folder.
 
     Steps: read and select the catalogue (or take ``table``); split it (stratified,
-    seeded, capped training pool); build the model; with a frozen backbone and
+    seeded, every class capped, by default before the split); build the model; with a frozen backbone and
     ``train.embedding_cache``, compute or reuse the cached features and train the
     head on them, else train on images; keep the best epoch by ``train.monitor``
     (early stopping after ``train.patience`` epochs without a gain); evaluate the
