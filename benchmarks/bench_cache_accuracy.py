@@ -112,7 +112,7 @@ def main(argv=None) -> pd.DataFrame:
             run_dir = out / "runs" / f"{mode.replace(' ', '-')}-seed{seed}"
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                result = train(config, run_dir, resume=False, table=table, classes=classes, cache_dir=out / "cache")
+                result = train(config, run_dir, resume=True, table=table, classes=classes, cache_dir=out / "cache")
             rows.append({
                 "mode": mode,
                 "seed": seed,
