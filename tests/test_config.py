@@ -132,7 +132,7 @@ def test_save_and_load_round_trip(tmp_path):
     assert path.read_text().startswith("# spiralarms resolved configuration")
     again = load_config(path)
     assert again.to_dict() == cfg.to_dict()
-    assert set(yaml.safe_load(path.read_text())) == {"data", "model", "train"}
+    assert set(yaml.safe_load(path.read_text())) == {"data", "model", "augment", "train"}
 
 
 def test_config_hash_is_stable_and_ignores_runtime_keys():
@@ -180,3 +180,38 @@ def test_shipped_configs_load(name, expected):
     assert values["data.crop"] == 224 and values["data.cap"] == 300 and values["data.val_fraction"] == 0.3
     assert values["train.batch_size"] == 16 and values["train.lr"] == pytest.approx(1e-4)
     assert values["train.max_epochs"] == 50 and values["train.patience"] == 30
+
+
+def test_augment_section_reaches_the_training_transform(tiny_galaxies):
+    """augment.* changes what the model sees: no augmentation is deterministic, 'mean' greys by the mean."""
+    import numpy as np
+    import torch
+
+    from spiralarms.training import GalaxyDataModule
+    from spiralarms.training.train import load_selection
+
+    base = [f"data.catalog={tiny_galaxies / 'catalog.csv'}", "data.crop=64", "data.grey=true"]
+    table, classes = load_selection(load_config(None, base))
+
+    still = load_config(None, base + ["augment.rotation=0", "augment.zoom=0", "augment.flips=false"])
+    module = GalaxyDataModule(table, classes, still.data, augment=still.augment)
+    first = module.train_dataset[0][0]
+    module.set_epoch(1)
+    assert torch.equal(first, module.train_dataset[0][0])
+    assert torch.allclose(first, module.train_eval_dataset[0][0], atol=1e-6)
+
+    moving = load_config(None, base)
+    module = GalaxyDataModule(table, classes, moving.data, augment=moving.augment)
+    views = []
+    for epoch in range(3):
+        module.set_epoch(epoch)
+        views.append(module.train_dataset[0][0])
+    assert not all(torch.equal(views[0], v) for v in views[1:])  # seeded per epoch
+
+    mean = load_config(None, base + ["augment.grey_method=mean"])
+    module = GalaxyDataModule(table, classes, mean.data, augment=mean.augment)
+    assert "method='mean'" in repr(module.eval_transform)
+    luminance = GalaxyDataModule(table, classes, still.data, augment=still.augment)
+    grey_mean, grey_lum = module.train_eval_dataset[0][0], luminance.train_eval_dataset[0][0]
+    assert grey_mean.shape == grey_lum.shape == (1, 64, 64)
+    assert not np.allclose(grey_mean.numpy(), grey_lum.numpy(), atol=1e-3)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -217,7 +216,7 @@ def test_plans_set_the_experiment_keys():
     # one split for every run of the sweep; the seed varies the training only
     assert {s.split_seed for s in sweep} == {0} and {s.seed for s in sweep} == set(range(5))
     assert all(s.config.data.cap_scope == "dataset" for s in sweep)
-    per_run = crop_sweep.plan_crop_sweep(replace(settings.crop_sweep, split="per_run"), configs)
+    per_run = crop_sweep.plan_crop_sweep(settings.crop_sweep.model_copy(update={"split": "per_run"}), configs)
     assert all(s.split_seed == s.seed for s in per_run) and {s.split_seed for s in per_run} == set(range(5))
     assert {s.key for s in per_run}.isdisjoint({s.key for s in sweep if s.seed != 0})
 

@@ -229,13 +229,12 @@ def test_tta_averages_the_dihedral_views_and_is_rotation_invariant(loaded, tiny_
     image.transpose(Image.Transpose.ROTATE_90).save(folder / "b.png")
     image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / "c.png")
     cols = _prob_columns(loaded.card)
-    plain = pd.read_parquet(predict(loaded, folder, tmp_path / "p1.parquet", progress=False).out)[cols].to_numpy()
     tta = pd.read_parquet(predict(loaded, folder, tmp_path / "p8.parquet", tta=8, progress=False).out)[cols].to_numpy()
     np.testing.assert_allclose(tta[1], tta[0], atol=1e-5)
     np.testing.assert_allclose(tta[2], tta[0], atol=1e-5)
     from spiralarms.data.transforms import tta_views
 
-    x = torch.from_numpy(np.asarray(image)).permute(2, 0, 1)[None]
+    x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None]
     module = loaded.module.configure_prediction(tta=1)
     by_hand = torch.stack([module.predict_proba(v) for v in tta_views(x, 8)]).mean(0).numpy()
     np.testing.assert_allclose(tta[0], by_hand[0], atol=1e-5)

@@ -9,15 +9,12 @@ or environment and records, through pytest's ``record_property`` (read back by
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from spiralarms.cli import app

@@ -20,12 +20,13 @@ in 32-pixel steps, from 128 up to the whole 424 frame.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
-from spiralarms.config import ExperimentConfig
+from spiralarms.config import ExperimentConfig, Settings
 from spiralarms.errors import SpiralArmsError
 from spiralarms.evaluation.metrics import repeat_statistics
 from spiralarms.experiments.runner import RunSpec, run_config
@@ -48,8 +49,7 @@ EXPERIMENT = "crop_sweep"
 SPLIT_MODES: tuple[str, ...] = ("shared", "per_run")
 
 
-@dataclass
-class CropSweepConfig:
+class CropSweepConfig(Settings):
     """Settings of the crop-size sweep.
 
     Attributes
@@ -80,14 +80,14 @@ class CropSweepConfig:
     """
 
     enabled: bool = True
-    models: list[str] = field(default_factory=lambda: ["B0", "V2M"])
-    crops: list[int] = field(default_factory=lambda: [128, 160, 192, 224, 256, 288, 320, 384, 424])
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
-    classes: list[str] = field(default_factory=lambda: ["2", "3"])
-    per_class: int = 300
-    subset_seed: int = 0
-    split: str = "shared"
-    split_seed: int = 0
+    models: list[str] = Field(default_factory=lambda: ["B0", "V2M"])
+    crops: list[int] = Field(default_factory=lambda: [128, 160, 192, 224, 256, 288, 320, 384, 424])
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    classes: list[str] = Field(default_factory=lambda: ["2", "3"])
+    per_class: int = Field(300, ge=2)
+    subset_seed: int = Field(0, ge=0)
+    split: Literal["shared", "per_run"] = "shared"
+    split_seed: int = Field(0, ge=0)
     f1: str = "macro"
 
 

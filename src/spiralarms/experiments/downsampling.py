@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import pandas as pd
+from pydantic import Field
 
 from spiralarms.catalog.classes import ARM_CLASSES
-from spiralarms.config import ExperimentConfig
+from spiralarms.config import ExperimentConfig, Settings
 from spiralarms.experiments.paper import TABLE3_F1_CHANGE, table3_value
 from spiralarms.experiments.runner import RunSpec, run_config
 
@@ -42,8 +42,7 @@ DOWN_SAMPLED = "down-sampled"
 _METRICS = ("precision", "recall", "f1")
 
 
-@dataclass
-class DownsamplingConfig:
+class DownsamplingConfig(Settings):
     """Settings of the all-data against down-sampled comparison.
 
     Attributes
@@ -66,10 +65,10 @@ class DownsamplingConfig:
 
     enabled: bool = True
     model: str = "B0"
-    compare: list[str] = field(default_factory=lambda: ["V2M"])
-    cap: int = 300
-    seed: int = 0
-    crop: int | None = None
+    compare: list[str] = Field(default_factory=lambda: ["V2M"])
+    cap: int = Field(300, ge=1)
+    seed: int = Field(0, ge=0)
+    crop: int | None = Field(None, ge=1)
 
 
 def plan_downsampling(

@@ -107,20 +107,9 @@ RUNS_COLUMNS: tuple[str, ...] = (
 #: Written into each run folder: the spec that made it.
 SPEC_FILE = "reproduce.json"
 
-_PATH_KEYS = (("data", "catalog"), ("data", "image_root"), ("data", "mapping"), ("model", "weights"))
-
-
 def resolve_config(config: ExperimentConfig) -> ExperimentConfig:
-    """A validated copy with absolute file paths, as :func:`~spiralarms.training.train` resolves them.
-
-    The hash of the copy is the one ``train_summary.json`` records.
-    """
-    config = copy.deepcopy(config).validate()
-    for section, key in _PATH_KEYS:
-        value = getattr(getattr(config, section), key)
-        if value is not None:
-            setattr(getattr(config, section), key, str(Path(value).expanduser().resolve()))
-    return config
+    """A copy with absolute file paths, as :func:`~spiralarms.training.train` resolves them."""
+    return config.with_absolute_paths()
 
 
 def run_config(

@@ -44,7 +44,7 @@ from spiralarms.explain.faithfulness import (
 )
 from spiralarms.explain.figures import GalleryPanel, GalleryRow, plot_deletion_curves, plot_feature_maps, plot_gallery
 from spiralarms.explain.galleries import GALLERY_KINDS, load_images, select_gallery, validation_predictions
-from spiralarms.explain.layers import LAYER_ROLES, eval_mode, feature_layers, last_conv_stage, model_device
+from spiralarms.explain.layers import LAYER_ROLES, feature_layers, last_conv_stage, model_device
 from spiralarms.explain.maps import feature_maps, gradcam_pp, smoothgrad
 
 __all__ = ["explain_run", "run_masks", "MAP_NAMES"]

@@ -27,12 +27,14 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import pandas as pd
 import torch
+from pydantic import Field
 
+from spiralarms.config import Settings
 from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
 from spiralarms.logs import quiet_lightning
 from spiralarms.models.loading import LoadedModel, load_model
@@ -47,8 +49,7 @@ __all__ = ["PredictionSettings", "PredictionSummary", "PredictionDataModule", "p
 DECODERS = ("auto", "torchvision", "pillow", "nvjpeg")
 
 
-@dataclass
-class PredictionSettings:
+class PredictionSettings(Settings):
     """How to run a prediction.
 
     Attributes
@@ -87,51 +88,26 @@ class PredictionSettings:
     progress : bool
     """
 
-    batch_size: int = 64
-    num_workers: int | None = None
-    shard_rows: int = 4096
-    tta: int = 1
-    crop: int | None = None
+    batch_size: int = Field(64, ge=1)
+    num_workers: int | None = Field(None, ge=0)
+    shard_rows: int = Field(4096, ge=1)
+    tta: int = Field(1, ge=1, le=8)
+    crop: int | None = Field(None, ge=1)
     grey: bool | None = None
-    min_confidence: float | None = None
+    min_confidence: float | None = Field(None, ge=0.0, le=1.0)
     accelerator: str = "auto"
     devices: int | str | list[int] = "auto"
-    num_nodes: int = 1
+    num_nodes: int = Field(1, ge=1)
     strategy: str = "auto"
     precision: str | None = None
     channels_last: bool = True
     compile: bool = False
-    decoder: str = "auto"
+    decoder: Literal["auto", "torchvision", "pillow", "nvjpeg"] = "auto"
     recursive: bool = False
     image_dir: str | None = None
     mapping: str | None = None
     overwrite: bool = False
     progress: bool = True
-
-    def validate(self) -> "PredictionSettings":
-        """Check ranges; return ``self``.
-
-        Raises
-        ------
-        SpiralArmsError
-            Naming the first bad setting.
-        """
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise SpiralArmsError(message)
-
-        need(self.batch_size >= 1, f"batch size must be positive, got {self.batch_size}")
-        need(self.shard_rows >= 1, f"shard size (--chunk-size) must be positive, got {self.shard_rows}")
-        need(self.num_workers is None or self.num_workers >= 0, f"workers must be >= 0, got {self.num_workers}")
-        need(1 <= self.tta <= 8, f"--tta must be from 1 to 8, got {self.tta}")
-        need(self.crop is None or self.crop >= 1, f"--crop must be positive, got {self.crop}")
-        need(
-            self.min_confidence is None or 0.0 <= self.min_confidence <= 1.0,
-            f"--min-confidence must be in [0, 1], got {self.min_confidence}",
-        )
-        need(self.decoder in DECODERS, f"--decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
-        need(self.num_nodes >= 1, f"--num-nodes must be positive, got {self.num_nodes}")
-        return self
 
 
 @dataclass
@@ -410,7 +386,8 @@ def predict(
         predictions of another model, input or settings (unless ``overwrite``).
     """
     started = time.perf_counter()
-    settings = replace(settings or PredictionSettings(), **overrides).validate()
+    base = (settings or PredictionSettings()).to_dict()
+    settings = PredictionSettings.from_mapping({**base, **overrides}, source="prediction settings")
     layout = OutputLayout(out)
     layout.check_target()
     if not isinstance(inputs, pd.DataFrame) and not Path(inputs).expanduser().exists():

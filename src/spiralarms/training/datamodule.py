@@ -25,11 +25,12 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from spiralarms.config import DataConfig
+from spiralarms.config import AugmentConfig, DataConfig
 from spiralarms.data.dataset import GalaxyDataset
 from spiralarms.data.splits import split_catalog
 from spiralarms.data.store import PreparedStore, is_prepared_store
 from spiralarms.data.transforms import build_eval_transform, build_train_transform
+from spiralarms.errors import SpiralArmsError
 from spiralarms.training.embedding_cache import CachedFeatures, FeatureViewDataset, collate_features
 from spiralarms.training.sampling import EpochShuffleSampler, SeededAugmentation
 
@@ -168,9 +169,12 @@ class GalaxyDataModule(ImageDataModule):
         data: DataConfig,
         batch_size: int = 16,
         pin_memory: bool = False,
+        augment: AugmentConfig | None = None,
     ):
+        augment = augment if augment is not None else AugmentConfig()
         self.classes = tuple(classes)
         self.data_config = data
+        self.augment_config = augment
         self.train_table, self.val_table = split_catalog(
             table,
             val_fraction=data.val_fraction,
@@ -180,10 +184,23 @@ class GalaxyDataModule(ImageDataModule):
             cap_scope=data.cap_scope,
             strata_column=STRATA_COLUMN if STRATA_COLUMN in table.columns else "label",
         )
-        self.train_transform = build_train_transform(crop=data.crop, grey=data.grey)
-        self.eval_transform = build_eval_transform(crop=data.crop, grey=data.grey)
+        self.train_transform = build_train_transform(
+            crop=data.crop,
+            grey=data.grey,
+            rotation=augment.rotation,
+            zoom=augment.zoom,
+            flips=augment.flips,
+            augment_before_crop=augment.order == "frame",
+            grey_method=augment.grey_method,
+        )
+        self.eval_transform = build_eval_transform(crop=data.crop, grey=data.grey, grey_method=augment.grey_method)
         # A prepared store (spiralarms prepare) serves decoded crops instead of JPEGs.
         self.store = PreparedStore(data.catalog) if data.catalog and is_prepared_store(data.catalog) else None
+        if self.store is not None and data.grey and augment.grey_method != "luminance":
+            raise SpiralArmsError(
+                f"{data.catalog}: a prepared store holds luminance grey crops; "
+                f"augment.grey_method={augment.grey_method} needs the image files (data.catalog of the table)"
+            )
         super().__init__(
             self._dataset(self.train_table, self.train_transform),
             self._dataset(self.val_table, self.eval_transform),
@@ -204,7 +221,9 @@ class GalaxyDataModule(ImageDataModule):
             dataset.labels = np.array([index[str(c)] for c in part["label"]], dtype=np.int64)
             dataset.classes = self.classes
             return dataset
-        return GalaxyDataset(part, self.classes, transform, grey=self.data_config.grey)
+        # Luminance grey is read by the decoder; other methods grey the RGB tensor.
+        read_grey = self.data_config.grey and self.augment_config.grey_method == "luminance"
+        return GalaxyDataset(part, self.classes, transform, grey=read_grey)
 
     @property
     def train_augment_dataset(self) -> GalaxyDataset:

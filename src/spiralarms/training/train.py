@@ -21,7 +21,6 @@ precision come from the ``train`` section.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
 import random
@@ -247,16 +246,6 @@ def _classes_of(table: pd.DataFrame, merge: str | None) -> tuple[str, ...]:
     return tuple(ordered + sorted(present - set(ordered)))
 
 
-def _resolve_paths(config: ExperimentConfig) -> ExperimentConfig:
-    """A validated copy with absolute file paths (so config.yaml works from anywhere)."""
-    config = copy.deepcopy(config).validate()
-    for section, key in (("data", "catalog"), ("data", "image_root"), ("data", "mapping"), ("model", "weights")):
-        value = getattr(getattr(config, section), key)
-        if value is not None:
-            setattr(getattr(config, section), key, str(Path(value).expanduser().resolve()))
-    return config
-
-
 def _check_resumable(config: ExperimentConfig, saved: Path) -> None:
     """Refuse to resume a run folder trained with different settings."""
     if not saved.is_file():
@@ -467,7 +456,7 @@ def train(
         :data:`RESUMABLE_KEYS`).
     """
     started = time.perf_counter()
-    config = _resolve_paths(config)
+    config = config.with_absolute_paths()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -506,7 +495,9 @@ def train(
             pretrained=m.pretrained,
         )
         device = trainer.strategy.root_device
-        images = GalaxyDataModule(table, classes, d, batch_size=t.batch_size, pin_memory=device.type == "cuda")
+        images = GalaxyDataModule(
+            table, classes, d, batch_size=t.batch_size, pin_memory=device.type == "cuda", augment=config.augment
+        )
         counts = images.class_counts()
         module = ArmClassifierModule.from_model(
             model,
@@ -514,6 +505,7 @@ def train(
             lr=t.lr,
             backbone=m.backbone,
             grey=d.grey,
+            grey_method=config.augment.grey_method,
             crop=d.crop,
             merge=d.merge,
             training={
