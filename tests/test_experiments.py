@@ -12,9 +12,9 @@ import pytest
 from spiralarms.config import config_hash, load_config
 from spiralarms.errors import SpiralArmsError
 from spiralarms.evaluation.metrics import classification_metrics
-from spiralarms.experiments import backbones, class_configs, crop_sweep, downsampling
+from spiralarms.experiments import backbone_comparison, class_configs, crop_sweep, downsampling
 from spiralarms.experiments.paper import CROP_CHOICE, TABLE3, TABLE3_F1_CHANGE
-from spiralarms.experiments.report import ReportSettings, format_value, write_report
+from spiralarms.experiments.reproduction_report import ReportSettings, format_value, write_report
 from spiralarms.experiments.runner import (
     RUNS_COLUMNS,
     RunSpec,
@@ -153,7 +153,7 @@ def test_table3_leaves_missing_runs_empty():
 def test_model_comparison_sets_paper_f1_and_difference():
     runs = pd.DataFrame([row("backbones", "down-sampled", "B0", f1={c: 0.9 for c in SIX}),
                          row("backbones", "down-sampled", "lite0", f1={c: 0.5 for c in SIX})])
-    table = backbones.model_comparison(runs).set_index("m")
+    table = backbone_comparison.model_comparison(runs).set_index("m")
     assert table.loc["1", "B0_paper_f1"] == 0.872
     assert table.loc["1", "B0_f1_difference"] == pytest.approx(0.9 - 0.872)
     assert table.loc["macro", "B0_f1"] == pytest.approx(0.9)
@@ -229,7 +229,7 @@ def test_plans_set_the_experiment_keys():
     merged = class_configs.plan_class_configs(settings.class_configs, configs, crop_for)
     assert [s.config.data.merge for s in merged] == [None, "3,4", "4,5+"] * 2
     assert {s.config.data.crop for s in merged} == {200}
-    compared = backbones.plan_backbones(settings.backbones, configs, crop_for)
+    compared = backbone_comparison.plan_backbones(settings.backbones, configs, crop_for)
     # compared runs share one split: the same split seed, cap and cap scope
     for specs in (compared, merged, down[1:]):
         assert {(s.split_seed, s.config.data.cap, s.config.data.cap_scope) for s in specs} == {(0, 300, "dataset")}

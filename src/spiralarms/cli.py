@@ -212,7 +212,7 @@ def train(
     if json_out:
         typer.echo(json.dumps(result.metrics))
         return
-    from spiralarms.evaluation.report import metrics_markdown
+    from spiralarms.evaluation.evaluation_report import metrics_markdown
 
     typer.echo(metrics_markdown(result.metrics))
     typer.echo(f"run folder: {out} (best checkpoint {result.checkpoint})")
@@ -291,7 +291,7 @@ def evaluate(
     if json_out:
         typer.echo(json.dumps(metrics))
         return
-    from spiralarms.evaluation.report import metrics_markdown
+    from spiralarms.evaluation.evaluation_report import metrics_markdown
 
     typer.echo(metrics_markdown(metrics))
     typer.echo(f"wrote metrics.json, metrics.md and confusion matrices to {out or run}")

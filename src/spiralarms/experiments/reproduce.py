@@ -13,7 +13,7 @@ and a folder ``OUT``, and:
    a model not swept takes the first swept model's size), then all data against
    down-sampled, the model comparison, and the class configurations;
 4. writes ``runs.csv`` after every run, so a killed reproduction leaves a readable
-   table, and finally the report (:func:`~spiralarms.experiments.report.write_report`).
+   table, and finally the report (:func:`~spiralarms.experiments.reproduction_report.write_report`).
 
 Rerunning the same command trains nothing that finished and resumes what did not.
 """
@@ -32,8 +32,8 @@ import yaml
 from spiralarms.acquire.gz2 import recorded_vote_table
 from spiralarms.config import ExperimentConfig, load_config
 from spiralarms.errors import SpiralArmsError
-from spiralarms.experiments import backbones, class_configs, crop_sweep, downsampling
-from spiralarms.experiments.report import ReportSettings, write_report
+from spiralarms.experiments import backbone_comparison, class_configs, crop_sweep, downsampling
+from spiralarms.experiments.reproduction_report import ReportSettings, write_report
 from spiralarms.experiments.runner import RunCache, RunSpec, write_runs
 from spiralarms.experiments.settings import ReproduceConfig, check_run_overrides
 
@@ -238,7 +238,7 @@ def run_reproduction(
         run_all(downsampling.plan_downsampling(config.downsampling, configs, crop_for, table))
     if config.backbones.enabled:
         log("model comparison (section 5.1)")
-        run_all(backbones.plan_backbones(config.backbones, configs, crop_for, table))
+        run_all(backbone_comparison.plan_backbones(config.backbones, configs, crop_for, table))
     if config.class_configs.enabled:
         log("class configurations (section 5.2, Figure 7)")
         run_all(class_configs.plan_class_configs(config.class_configs, configs, crop_for, table))

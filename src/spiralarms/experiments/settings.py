@@ -31,7 +31,7 @@ from pydantic import Field, field_validator
 from spiralarms.catalog.classes import ARM_CLASSES, parse_merge
 from spiralarms.config import Settings, read_yaml, resolve_config_path
 from spiralarms.errors import SpiralArmsError
-from spiralarms.experiments.backbones import BackbonesConfig
+from spiralarms.experiments.backbone_comparison import BackbonesConfig
 from spiralarms.experiments.class_configs import ClassConfigsConfig
 from spiralarms.experiments.crop_sweep import CropSweepConfig
 from spiralarms.experiments.downsampling import DownsamplingConfig

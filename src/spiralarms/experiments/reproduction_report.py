@@ -24,7 +24,7 @@ import pandas as pd
 from spiralarms import __version__
 from spiralarms.catalog.classes import ARM_CLASSES
 from spiralarms.errors import SpiralArmsError
-from spiralarms.experiments import backbones, class_configs, crop_sweep, downsampling
+from spiralarms.experiments import backbone_comparison, class_configs, crop_sweep, downsampling
 from spiralarms.experiments.figures import (
     FIGURE13_PREDICTED,
     FIGURE13_TRUE,
@@ -410,11 +410,11 @@ def _cap(part: pd.DataFrame, model: str) -> str:
 
 
 def _backbones_section(runs: pd.DataFrame, models: Sequence[str], out: Path) -> list[str]:
-    part = runs[runs["experiment"] == backbones.EXPERIMENT]
+    part = runs[runs["experiment"] == backbone_comparison.EXPERIMENT]
     if part.empty:
         return ["## 5.1 Model comparison", "", "Not run.", ""]
     present = [m for m in models if m in set(part["model"])]
-    table = backbones.model_comparison(runs, present)
+    table = backbone_comparison.model_comparison(runs, present)
     header = ["m"]
     for m in present:
         header += [f"{m} P", f"{m} R", f"{m} F1", f"{m} F1 paper", f"{m} Δ F1"]
@@ -496,7 +496,7 @@ def _figure7_section(runs: pd.DataFrame, settings: ReportSettings, models: Seque
 def _figure13_section(runs: pd.DataFrame, settings: ReportSettings, out: Path) -> list[str]:
     """Figure 13: the m = 2 validation galaxies a model predicts as m = 1 and as m = 3."""
     title = "## 6 Misclassified m = 2 galaxies (Figure 13)"
-    six = runs[(runs["experiment"].isin([backbones.EXPERIMENT, class_configs.EXPERIMENT]))
+    six = runs[(runs["experiment"].isin([backbone_comparison.EXPERIMENT, class_configs.EXPERIMENT]))
                & (runs["merge"].astype(str) == "all")]
     if six.empty:
         return [title, "", "Not run (it uses the six-class runs of section 5.1 or 5.2).", ""]
@@ -605,7 +605,7 @@ def departures(runs: pd.DataFrame, settings: ReportSettings) -> list[str]:
 
 
 def _split_sizes_lines(runs: pd.DataFrame) -> list[str]:
-    order = (crop_sweep.EXPERIMENT, downsampling.EXPERIMENT, backbones.EXPERIMENT, class_configs.EXPERIMENT)
+    order = (crop_sweep.EXPERIMENT, downsampling.EXPERIMENT, backbone_comparison.EXPERIMENT, class_configs.EXPERIMENT)
     rows = split_size_rows(runs, order)
     if not rows:
         return []
@@ -686,7 +686,7 @@ def write_report(
     lines += _figure7_section(runs, settings, models, out)
     lines += _figure13_section(runs, settings, out)
     per_experiment = []
-    for name in (crop_sweep.EXPERIMENT, downsampling.EXPERIMENT, backbones.EXPERIMENT, class_configs.EXPERIMENT):
+    for name in (crop_sweep.EXPERIMENT, downsampling.EXPERIMENT, backbone_comparison.EXPERIMENT, class_configs.EXPERIMENT):
         part = runs[runs["experiment"] == name]
         if len(part):
             seconds = pd.to_numeric(part.drop_duplicates("run_key")["wall_seconds"], errors="coerce").sum()
