@@ -39,7 +39,7 @@ from spiralarms.data.transforms import build_eval_transform, build_train_transfo
 from spiralarms.models.backbones import build_classifier
 from spiralarms.training.datamodule import EpochSync, FeatureDataModule, ImageDataModule
 from spiralarms.training.embedding_cache import EmbeddingCache
-from spiralarms.training.module import ArmClassifierModule
+from spiralarms.models.module import ArmClassifierModule
 
 N_CLASSES = 6
 
@@ -131,7 +131,7 @@ def main(argv=None) -> dict:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         uncached_model, _ = build_model(args.backbone)
-    uncached = ArmClassifierModule(uncached_model, classes)
+    uncached = ArmClassifierModule.from_model(uncached_model, classes)
     images_dm = ImageDataModule(train_aug, val, batch_size=args.batch_size, seed=0)
     uncached_epochs = fit(uncached, images_dm, args.epochs_uncached, args.accelerator)
 
@@ -143,7 +143,7 @@ def main(argv=None) -> dict:
     train_features = cache.features("train", train_eval, train_aug, views=args.views, seed=0)
     val_features = cache.features("val", val)
     build_seconds = time.perf_counter() - start
-    cached = ArmClassifierModule(model, classes)
+    cached = ArmClassifierModule.from_model(model, classes)
     features_dm = FeatureDataModule(train_features, val_features, batch_size=args.batch_size, seed=0, device=device)
     cached_epochs = fit(cached, features_dm, args.epochs_cached, args.accelerator)
 

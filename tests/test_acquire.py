@@ -43,26 +43,53 @@ TWO_ASSETS = 7  # listed twice in the mapping; only the second asset was release
 # --------------------------------------------------------------------------- fixtures
 
 
-def _votes(label: str | None) -> dict:
-    """GZ2 vote columns for a galaxy of class ``label`` (``None``: fails cut 1)."""
+#: Per-answer column suffixes of the two GZ2 vote tables, in their files' order. The
+#: Willett et al. (2013) layout is that of the real Table 5 in ../shared/data/gz2-tables
+#: (the main-sample zoo2MainSpecz has the same columns, id dr7objid); the Hart et al.
+#: (2016) table carries _fraction, _weighted_fraction, _debiased, _count and _flag.
+WILLETT_SUFFIXES = ("_count", "_weight", "_fraction", "_weighted_fraction", "_debiased", "_flag")
+HART_SUFFIXES = ("_fraction", "_weighted_fraction", "_debiased", "_count", "_flag")
+#: Leading columns of both tables before the vote columns.
+HEAD_COLUMNS = ("dr7objid", "ra", "dec", "rastring", "decstring", "sample", "gz2_class",
+                "total_classifications", "total_votes")
+#: Galaxies whose T11 debiased fraction is 0.85 in the Willett table but 0.75 (below the
+#: 0.8 cut) in the Hart table: the two tables select different samples.
+DEBIASED_APART = (1, 2)
+
+
+def _answer_values(label: str | None, answer: str, table: str, k_galaxy: int) -> dict:
+    """Values of one answer's columns (count, weight, fractions, flag)."""
     k = ARM_CLASSES.index(label) if label is not None else 1
-    row = {
-        sch.FEATURES_OR_DISK + sch.WEIGHTED_FRACTION: 0.9 if label is not None else 0.2,
-        sch.FEATURES_OR_DISK + sch.COUNT: 40,
-        sch.FEATURES_OR_DISK + sch.DEBIASED: 0.9,
-        sch.NOT_EDGE_ON + sch.WEIGHTED_FRACTION: 0.9,
-        sch.NOT_EDGE_ON + sch.COUNT: 38,
-        sch.NOT_EDGE_ON + sch.DEBIASED: 0.9,
-        sch.SPIRAL + sch.WEIGHTED_FRACTION: 0.9,
-        sch.SPIRAL + sch.COUNT: 30,
-        sch.SPIRAL + sch.DEBIASED: 0.9,
-    }
-    for i, answer in enumerate(sch.T11_ANSWERS):
-        row[answer + sch.COUNT] = 25 if i == k else 1
-        row[answer + "_fraction"] = 0.7 if i == k else 0.06
-        row[answer + sch.WEIGHTED_FRACTION] = 0.7 if i == k else 0.06
-        row[answer + sch.DEBIASED] = 0.9 if i == k else 0.02
-    return row
+    if answer.startswith("t11"):
+        i = sch.T11_ANSWERS.index(answer)
+        mine = i == k
+        debiased = 0.9 if mine else 0.02
+        if mine and k_galaxy in DEBIASED_APART:
+            debiased = 0.85 if table == "willett13" else 0.75
+        return {"_count": 25 if mine else 1, "_weight": 25.0 if mine else 1.0, "_fraction": 0.7 if mine else 0.06,
+                "_weighted_fraction": 0.7 if mine else 0.06, "_debiased": debiased, "_flag": int(mine)}
+    fraction = 0.2 if (answer == sch.FEATURES_OR_DISK and label is None) else 0.9
+    count = {sch.FEATURES_OR_DISK: 40, sch.NOT_EDGE_ON: 38, sch.SPIRAL: 30}[answer]
+    return {"_count": count, "_weight": float(count), "_fraction": fraction, "_weighted_fraction": fraction,
+            "_debiased": 0.9, "_flag": 0}
+
+
+def vote_table(labels, ids, table: str = "willett13") -> pd.DataFrame:
+    """A GZ2 vote table in the column layout of ``table`` (willett13 or hart16)."""
+    suffixes = WILLETT_SUFFIXES if table == "willett13" else HART_SUFFIXES
+    answers = [sch.FEATURES_OR_DISK, sch.NOT_EDGE_ON, sch.SPIRAL, *sch.T11_ANSWERS]
+    rows = []
+    for k, (galaxy, label) in enumerate(zip(ids, labels, strict=True)):
+        row = {"dr7objid": galaxy, "ra": 150.0 + k / 16, "dec": 2.0 + k / 16, "rastring": "10:00:00.00",
+               "decstring": "+02:00:00.0", "sample": "original", "gz2_class": "Sc2m" if label else "Ei",
+               "total_classifications": 44, "total_votes": 180}
+        for answer in answers:
+            values = _answer_values(label, answer, table, k)
+            row.update({answer + suffix: values[suffix] for suffix in suffixes})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    assert list(frame.columns[: len(HEAD_COLUMNS)]) == list(HEAD_COLUMNS)
+    return frame
 
 
 def _jpeg(seed: int, size: int = 40) -> bytes:
@@ -73,15 +100,14 @@ def _jpeg(seed: int, size: int = 40) -> bytes:
 
 
 def make_gz2_files() -> dict[str, bytes]:
-    """The three GZ2 files in their real formats, small."""
+    """The GZ2 files in their real formats, small: both vote tables, the mapping, the images."""
     labels = [*PASSING, *[None] * N_FAIL]
     ids = [FIRST_ID + 1000 * k for k in range(len(labels))]
-    table = pd.DataFrame([_votes(label) for label in labels])
-    table.insert(0, "dr7objid", ids)
-    table.insert(1, "ra", np.linspace(150.0, 151.0, len(ids)))
-    table.insert(2, "dec", np.linspace(2.0, 3.0, len(ids)))
-    table.insert(3, "sample", "original")
-    csv_gz = gzip.compress(table.to_csv(index=False).encode(), mtime=0)
+    tables = {
+        sources.GZ2_TABLES[name].filename: gzip.compress(vote_table(labels, ids, name).to_csv(index=False).encode(),
+                                                         mtime=0)
+        for name in sources.GZ2_TABLES
+    }
 
     rows = []
     for k, galaxy in enumerate(ids):
@@ -101,10 +127,15 @@ def make_gz2_files() -> dict[str, bytes]:
             zf.writestr(f"images/{asset}.jpg", _jpeg(asset))
         zf.writestr("__MACOSX/images/._100.jpg", b"resource fork")
     return {
-        sources.GZ2_TABLE.filename: csv_gz,
+        **tables,
         sources.GZ2_MAPPING.filename: mapping,
         sources.GZ2_IMAGES.filename: buffer.getvalue(),
     }
+
+
+def default_files(files: dict[str, bytes], table: str = "willett13") -> dict[str, bytes]:
+    """The three files a fetch of ``table`` downloads."""
+    return {f.filename: files[f.filename] for f in sources.gz2_files(table)}
 
 
 class _State:
@@ -176,29 +207,39 @@ def server(gz2_files):
     httpd.server_close()
 
 
+def point_sources(monkeypatch, tables: dict, mapping, images) -> tuple[sources.RemoteFile, ...]:
+    """Replace the public addresses; return the default fetch's three files."""
+    monkeypatch.setattr(sources, "GZ2_TABLES", tables)
+    monkeypatch.setattr(sources, "GZ2_MAPPING", mapping)
+    monkeypatch.setattr(sources, "GZ2_IMAGES", images)
+    return sources.gz2_files()
+
+
 @pytest.fixture
 def published(monkeypatch, server, gz2_files):
     """Point the public addresses at the loopback server; Zenodo's files carry an md5, as the real ones do."""
     md5 = {name: hashlib.md5(data).hexdigest() for name, data in gz2_files.items()}
-    files = (
-        sources.RemoteFile(sources.GZ2_TABLE.filename, f"{server.base}/{sources.GZ2_TABLE.filename}"),
-        sources.RemoteFile(
-            sources.GZ2_MAPPING.filename,
-            f"{server.base}/{sources.GZ2_MAPPING.filename}?download=1",
-            md5=md5[sources.GZ2_MAPPING.filename],
-        ),
-        sources.RemoteFile(
-            sources.GZ2_IMAGES.filename,
-            f"{server.base}/{sources.GZ2_IMAGES.filename}?download=1",
-            md5=md5[sources.GZ2_IMAGES.filename],
-        ),
+    tables = {name: sources.RemoteFile(f.filename, f"{server.base}/{f.filename}")
+              for name, f in sources.GZ2_TABLES.items()}
+    mapping = sources.RemoteFile(
+        sources.GZ2_MAPPING.filename,
+        f"{server.base}/{sources.GZ2_MAPPING.filename}?download=1",
+        md5=md5[sources.GZ2_MAPPING.filename],
     )
-    monkeypatch.setattr(sources, "GZ2_FILES", files)
-    return files
+    images = sources.RemoteFile(
+        sources.GZ2_IMAGES.filename,
+        f"{server.base}/{sources.GZ2_IMAGES.filename}?download=1",
+        md5=md5[sources.GZ2_IMAGES.filename],
+    )
+    return point_sources(monkeypatch, tables, mapping, images)
 
 
-def _fetch(root, source=None):
-    return fetch_gz2(root, source, progress=False, backoff=0.0, timeout=10.0)
+def _unreachable(f: sources.RemoteFile, md5: str | None = None) -> sources.RemoteFile:
+    return sources.RemoteFile(f.filename, "http://127.0.0.1:9/none", md5=md5 if md5 is not None else f.md5)
+
+
+def _fetch(root, source=None, table="willett13"):
+    return fetch_gz2(root, source, table=table, progress=False, backoff=0.0, timeout=10.0)
 
 
 def _zip_requests(state):
@@ -214,14 +255,18 @@ def test_full_fetch_writes_catalog_manifest_and_missing_list(tmp_path, server, p
 
     n = len(PASSING) + N_FAIL
     assert summary["rows"] == n and summary["missing"] == 2 and summary["images_found"] == n - 2
-    assert summary["up_to_date"] is False
-    assert sorted(summary["downloaded"]) == sorted(gz2_files)
-    for name, data in gz2_files.items():
+    assert summary["up_to_date"] is False and summary["table"] == "willett13"
+    fetched = default_files(gz2_files)
+    assert sorted(summary["downloaded"]) == sorted(fetched)
+    assert "zoo2MainSpecz.csv.gz" in fetched and not (root / "gz2_hart16.csv.gz").exists()
+    for name, data in fetched.items():
         assert (root / name).read_bytes() == data
         assert not (root / f"{name}.part").exists()
 
     manifest = json.loads((root / "manifest.json").read_text())
-    for name, data in gz2_files.items():
+    assert manifest["table"]["name"] == "willett13" and manifest["table"]["file"] == "zoo2MainSpecz.csv.gz"
+    assert "Willett et al. (2013)" in manifest["table"]["reference"]
+    for name, data in fetched.items():
         entry = manifest["files"][name]
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()
         assert entry["md5"] == hashlib.md5(data).hexdigest()
@@ -246,6 +291,44 @@ def test_full_fetch_writes_catalog_manifest_and_missing_list(tmp_path, server, p
 
     selection = select_clean_sample(table, "gz2")
     assert selection.n_selected == len(PASSING)
+
+
+def test_hart_table_on_request_and_switching_back_rebuilds_the_catalog(tmp_path, server, published, gz2_files):
+    """Both tables read and select; the manifest records which one the catalogue holds."""
+    root = tmp_path / "gz2"
+    hart = _fetch(root, table="hart16")
+    assert hart["table"] == "hart16" and "gz2_hart16.csv.gz" in hart["downloaded"]
+    assert json.loads((root / "manifest.json").read_text())["table"]["file"] == "gz2_hart16.csv.gz"
+    hart_selection = select_clean_sample(read_catalog(root / "catalog.parquet"), "gz2")
+    # the two galaxies whose Hart debiased fraction is 0.75 fail cut 5 there
+    assert hart_selection.n_selected == len(PASSING) - len(DEBIASED_APART)
+
+    server.state.requests.clear()
+    assert _fetch(root, table="hart16")["up_to_date"] is True and server.state.requests == []
+    willett = _fetch(root)  # the default: the paper's table
+    assert willett["up_to_date"] is False and willett["table"] == "willett13"
+    assert [name for name, _ in server.state.requests] == ["zoo2MainSpecz.csv.gz"]  # images and mapping reused
+    willett_selection = select_clean_sample(read_catalog(root / "catalog.parquet"), "gz2")
+    assert willett_selection.n_selected == len(PASSING)
+    assert list(willett_selection.selected["label"]) == list(PASSING)
+
+
+def test_both_vote_table_layouts_read_and_select(tmp_path):
+    labels = [*PASSING, *[None] * N_FAIL]
+    ids = [FIRST_ID + 1000 * k for k in range(len(labels))]
+    for name, expected in (("willett13", len(PASSING)), ("hart16", len(PASSING) - len(DEBIASED_APART))):
+        path = tmp_path / sources.GZ2_TABLES[name].filename
+        path.write_bytes(gzip.compress(vote_table(labels, ids, name).to_csv(index=False).encode()))
+        table = read_catalog(path)
+        assert list(table["dr7objid"]) == ids
+        selection = select_clean_sample(table, "gz2")
+        assert selection.n_selected == expected and selection.n_missing == 0
+    assert not any(c.endswith("_weight") for c in vote_table(labels, ids, "hart16").columns)  # not needed
+
+
+def test_unknown_table_is_a_one_line_error(tmp_path):
+    with pytest.raises(SpiralArmsError, match=r"^--table 'gz2': choose willett13 or hart16$"):
+        _fetch(tmp_path / "gz2", table="gz2")
 
 
 def test_rerun_is_a_no_op_without_network(tmp_path, server, published):
@@ -310,11 +393,8 @@ def test_server_ignoring_range_restarts_cleanly(tmp_path, server, gz2_files):
 
 
 def test_checksum_mismatch_leaves_no_file(tmp_path, server, published, monkeypatch):
-    bad = tuple(
-        sources.RemoteFile(f.filename, f.url, md5="0" * 32) if f.filename == sources.GZ2_MAPPING.filename else f
-        for f in published
-    )
-    monkeypatch.setattr(sources, "GZ2_FILES", bad)
+    _, mapping, _ = published
+    monkeypatch.setattr(sources, "GZ2_MAPPING", sources.RemoteFile(mapping.filename, mapping.url, md5="0" * 32))
     root = tmp_path / "gz2"
     with pytest.raises(SpiralArmsError) as info:
         _fetch(root)
@@ -328,8 +408,8 @@ def test_checksum_mismatch_leaves_no_file(tmp_path, server, published, monkeypat
 def test_mirror_base_url(tmp_path, server, published, monkeypatch):
     # The public addresses are unreachable; --source BASE takes every file from the mirror,
     # still checked against the published checksums.
-    unreachable = tuple(sources.RemoteFile(f.filename, "http://127.0.0.1:9/none", md5=f.md5) for f in published)
-    monkeypatch.setattr(sources, "GZ2_FILES", unreachable)
+    tables = {name: _unreachable(f) for name, f in sources.GZ2_TABLES.items()}
+    point_sources(monkeypatch, tables, _unreachable(published[1]), _unreachable(published[2]))
     summary = fetch_gz2(tmp_path / "gz2", server.base, progress=False, backoff=0.0)
     assert summary["images_found"] == len(PASSING) + N_FAIL - 2
     assert sorted(name for name, _ in server.state.requests) == sorted(f.filename for f in published)
@@ -338,16 +418,12 @@ def test_mirror_base_url(tmp_path, server, published, monkeypatch):
 def test_offline_source_folder_is_used_in_place(tmp_path, gz2_files, monkeypatch):
     # No server at all: the public addresses are unreachable, the folder is enough.
     md5 = {name: hashlib.md5(data).hexdigest() for name, data in gz2_files.items()}
-    monkeypatch.setattr(
-        sources,
-        "GZ2_FILES",
-        tuple(
-            sources.RemoteFile(f.filename, "http://127.0.0.1:9/none", md5=md5[f.filename]) for f in sources.GZ2_FILES
-        ),
-    )
+    tables = {name: _unreachable(f, md5[f.filename]) for name, f in sources.GZ2_TABLES.items()}
+    point_sources(monkeypatch, tables, _unreachable(sources.GZ2_MAPPING, md5[sources.GZ2_MAPPING.filename]),
+                  _unreachable(sources.GZ2_IMAGES, md5[sources.GZ2_IMAGES.filename]))
     folder = tmp_path / "downloads"
     folder.mkdir()
-    for name, data in gz2_files.items():
+    for name, data in default_files(gz2_files).items():  # the Hart table is not needed
         (folder / name).write_bytes(data)
     root = tmp_path / "gz2"
     summary = _fetch(root, folder)
@@ -362,9 +438,11 @@ def test_offline_source_folder_is_used_in_place(tmp_path, gz2_files, monkeypatch
 def test_offline_source_folder_missing_a_file(tmp_path, gz2_files):
     folder = tmp_path / "downloads"
     folder.mkdir()
-    (folder / sources.GZ2_TABLE.filename).write_bytes(gz2_files[sources.GZ2_TABLE.filename])
+    (folder / "zoo2MainSpecz.csv.gz").write_bytes(gz2_files["zoo2MainSpecz.csv.gz"])
     with pytest.raises(SpiralArmsError, match="no file gz2_filename_mapping.csv there"):
         _fetch(tmp_path / "gz2", folder)
+    with pytest.raises(SpiralArmsError, match="no file gz2_hart16.csv.gz there"):
+        _fetch(tmp_path / "gz2", folder, table="hart16")
 
 
 def test_http_errors_are_one_line(tmp_path, server):
@@ -418,10 +496,13 @@ def test_cli_data_gz2_and_prepare(tmp_path, server, published):
     app.command()(prepare)
     runner = CliRunner()
     root = tmp_path / "gz2"
-    result = runner.invoke(app, ["data", "gz2", str(root), "--source", server.base, "--json"])
+    result = runner.invoke(app, ["data", "gz2", str(root), "--source", server.base, "--table", "hart16", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert payload["rows"] == len(PASSING) + N_FAIL and payload["missing"] == 2
+    assert payload["rows"] == len(PASSING) + N_FAIL and payload["missing"] == 2 and payload["table"] == "hart16"
+    result = runner.invoke(app, ["data", "gz2", str(root), "--source", server.base])
+    assert result.exit_code == 0, result.output
+    assert "(vote table willett13)" in result.stdout
     args = [str(root / "catalog.parquet"), str(tmp_path / "store"), "--crop", "32", "--workers", "1", "--json"]
     result = runner.invoke(app, ["prepare", *args])
     assert result.exit_code == 0, result.output

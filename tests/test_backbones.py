@@ -17,14 +17,15 @@ from timm.data import ImageNetInfo
 from timm.models import save_for_hf
 
 from spiralarms.errors import SpiralArmsError
+from spiralarms.config import load_config
+from spiralarms.models import backbones as backbones_module
 from spiralarms.models.backbones import (
-    ZOOBOT_B0_GREY_HUB_ID,
     ZOOBOT_B0_HUB_ID,
     build_classifier,
     create_backbone,
     list_backbones,
 )
-from spiralarms.models.classifier import InputNormalization
+from spiralarms.models.classifier import InputNormalization, count_parameters
 from spiralarms.models.weights import (
     LITE0_N_TENSORS,
     lite0_imagenet_state_dict,
@@ -259,7 +260,7 @@ def test_unreachable_hub_fails_fast_with_advice(hf_cache, monkeypatch):
     with pytest.raises(SpiralArmsError) as excinfo:
         create_backbone("zoobot-b0", grey=True)
     message = _one_line_error(excinfo)
-    assert calls == [ZOOBOT_B0_GREY_HUB_ID]
+    assert calls == [ZOOBOT_B0_HUB_ID]  # the colour encoder, adapted: no greyscale B0 exists on the hub
     assert "Name or service not known" in message and "in_chans=1" in message and "--weights" in message
 
 
@@ -272,14 +273,62 @@ def test_hub_cache_loads_zoobot_encoders(hf_cache, random_b0):
     assert bb.source == f"hf-hub:{ZOOBOT_B0_HUB_ID}"
     assert bb.frozen and bb.mean is None and bb.std is None
 
-    torch.manual_seed(3)
-    grey_encoder = timm.create_model("efficientnet_b0", pretrained=False, num_classes=0, in_chans=1)
-    _fill_cache(hf_cache, ZOOBOT_B0_GREY_HUB_ID, grey_encoder, safetensors_format=True)
+    # grey: the same colour snapshot, its first convolution summed over the colour channels
     grey = create_backbone("zoobot-b0", grey=True)
-    assert _same_weights(grey.model, grey_encoder)
+    assert grey.source == f"hf-hub:{ZOOBOT_B0_HUB_ID}" and grey.model.conv_stem.in_channels == 1
+    _assert_grey_conversion_of(grey.model, random_b0)
     classifier = build_classifier("zoobot-b0", 6, grey=True)
     assert classifier.frozen
     assert classifier(torch.rand(2, 1, 32, 32)).shape == (2, 6)
+
+
+def _assert_grey_conversion_of(grey: torch.nn.Module, colour: torch.nn.Module) -> None:
+    """``grey`` holds ``colour``'s weights, the stem summed over RGB (timm's in_chans=1 conversion)."""
+    sg, sc = grey.state_dict(), colour.state_dict()
+    assert sg.keys() == sc.keys()
+    for key in sc:
+        if key == "conv_stem.weight":
+            assert sg[key].shape == (32, 1, 3, 3)
+            torch.testing.assert_close(sg[key], sc[key].sum(dim=1, keepdim=True))
+        else:
+            assert torch.equal(sg[key], sc[key]), key
+    # a grey image fed as R = G = B gives the colour encoder's features
+    image = torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(grey.eval()(image), colour.eval()(image.expand(-1, 3, -1, -1)),
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_b0_config_names_an_existing_hub_encoder_and_loads_a_colour_file_into_one_channel(
+    hf_cache, monkeypatch, random_b0, tmp_path
+):
+    """The b0-zoobot config asks the hub for the colour Zoobot encoder; a local colour file works offline."""
+    config = load_config("b0-zoobot")
+    assert config.model.backbone == "zoobot-b0" and config.data.grey is True
+    asked = []
+
+    def from_hub(repo_id, **kwargs):
+        asked.append(repo_id)
+        path = tmp_path / "hub-b0.pth"
+        torch.save(random_b0.state_dict(), path)
+        return path
+
+    monkeypatch.setattr(backbones_module, "hub_weights_file", from_hub)
+    model = build_classifier(config.model.backbone, 6, hidden=config.model.hidden, frozen=config.model.frozen,
+                             grey=config.data.grey, pretrained=config.model.pretrained)
+    assert asked == [ZOOBOT_B0_HUB_ID] == ["mwalmsley/zoobot-encoder-efficientnet_b0"]
+    _assert_grey_conversion_of(model.backbone, random_b0)
+
+    # --weights FILE: a locally saved colour efficientnet_b0 state dict, no hub at all
+    local = tmp_path / "zoobot-b0-colour.pth"
+    torch.save(random_b0.state_dict(), local)
+    monkeypatch.setattr(backbones_module, "hub_weights_file", None)  # must not be called
+    model = build_classifier("zoobot-b0", 6, grey=True, weights=local, frozen=True)
+    assert model.backbone.conv_stem.in_channels == 1
+    _assert_grey_conversion_of(model.backbone, random_b0)
+    # Table 2's B0 count (5,366,883, within the one weight docs/backbones.md explains)
+    assert count_parameters(model, keras_style=True) == 5_366_882
+    assert count_parameters(model.backbone, keras_style=True) == 4_048_988
 
 
 def test_grey_classifier_takes_one_channel():

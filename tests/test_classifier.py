@@ -34,6 +34,20 @@ def test_v2m_count_is_table_2_with_1024_hidden_units(v2m_classifier):
     assert count_parameters(v2m_classifier, keras_style=False) < TABLE2_V2M
 
 
+@pytest.mark.slow
+def test_v2m_has_keras_stochastic_depth(v2m_classifier):
+    """Keras' EfficientNetV2M: drop_connect_rate 0.2, scaled linearly over the blocks; timm's drop_path alike."""
+    blocks = [b for stage in v2m_classifier.backbone.blocks for b in stage]
+    rates = [float(getattr(b.drop_path, "drop_prob", 0.0)) for b in blocks]
+    assert rates[0] == 0.0
+    assert rates == pytest.approx([0.2 * i / len(blocks) for i in range(len(blocks))])
+    # identity at evaluation: no effect on predictions, only on training
+    v2m_classifier.eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(v2m_classifier(x), v2m_classifier(x))
+
+
 def test_b0_count_is_table_2_within_one():
     """Zoobot's greyscale EfficientNet-B0 with the default head for six classes.
 

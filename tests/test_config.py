@@ -32,6 +32,11 @@ def test_defaults_are_the_papers_settings():
     cfg = load_config()
     assert (cfg.data.crop, cfg.data.val_fraction, cfg.data.cap, cfg.data.seed) == (224, 0.3, 300, 0)
     assert cfg.data.grey is False and cfg.data.merge is None
+    # the paper caps the whole set, then splits; the split seed follows data.seed
+    assert cfg.data.cap_scope == "dataset" and cfg.data.split_seed is None
+    assert cfg.data.effective_split_seed == 0
+    assert load_config(None, ["data.seed=3"]).data.effective_split_seed == 3
+    assert load_config(None, ["data.seed=3", "data.split_seed=1"]).data.effective_split_seed == 1
     assert (cfg.model.backbone, cfg.model.hidden, cfg.model.frozen) == ("lite0-imagenet", 1024, None)
     t = cfg.train
     assert (t.batch_size, t.lr, t.max_epochs, t.patience, t.monitor) == (16, 1e-4, 50, 30, "val_accuracy")
@@ -104,6 +109,8 @@ def test_out_of_range_values_are_refused():
         ("data.schema=sdss", "data.schema"),
         ("train.cache_views=-1", "train.cache_views"),
         ("data.merge=1,3", "data.merge"),
+        ("data.cap_scope=val", "data.cap_scope"),
+        ("data.split_seed=-1", "data.split_seed"),
     ]:
         with pytest.raises(SpiralArmsError, match=key.replace(".", r"\.")):
             load_config(None, [override])
@@ -125,7 +132,7 @@ def test_save_and_load_round_trip(tmp_path):
     assert path.read_text().startswith("# spiralarms resolved configuration")
     again = load_config(path)
     assert again.to_dict() == cfg.to_dict()
-    assert set(yaml.safe_load(path.read_text())) == {"data", "model", "train"}
+    assert set(yaml.safe_load(path.read_text())) == {"data", "model", "augment", "train"}
 
 
 def test_config_hash_is_stable_and_ignores_runtime_keys():
@@ -173,3 +180,38 @@ def test_shipped_configs_load(name, expected):
     assert values["data.crop"] == 224 and values["data.cap"] == 300 and values["data.val_fraction"] == 0.3
     assert values["train.batch_size"] == 16 and values["train.lr"] == pytest.approx(1e-4)
     assert values["train.max_epochs"] == 50 and values["train.patience"] == 30
+
+
+def test_augment_section_reaches_the_training_transform(tiny_galaxies):
+    """augment.* changes what the model sees: no augmentation is deterministic, 'mean' greys by the mean."""
+    import numpy as np
+    import torch
+
+    from spiralarms.training import GalaxyDataModule
+    from spiralarms.training.train import load_selection
+
+    base = [f"data.catalog={tiny_galaxies / 'catalog.csv'}", "data.crop=64", "data.grey=true"]
+    table, classes = load_selection(load_config(None, base))
+
+    still = load_config(None, base + ["augment.rotation=0", "augment.zoom=0", "augment.flips=false"])
+    module = GalaxyDataModule(table, classes, still.data, augment=still.augment)
+    first = module.train_dataset[0][0]
+    module.set_epoch(1)
+    assert torch.equal(first, module.train_dataset[0][0])
+    assert torch.allclose(first, module.train_eval_dataset[0][0], atol=1e-6)
+
+    moving = load_config(None, base)
+    module = GalaxyDataModule(table, classes, moving.data, augment=moving.augment)
+    views = []
+    for epoch in range(3):
+        module.set_epoch(epoch)
+        views.append(module.train_dataset[0][0])
+    assert not all(torch.equal(views[0], v) for v in views[1:])  # seeded per epoch
+
+    mean = load_config(None, base + ["augment.grey_method=mean"])
+    module = GalaxyDataModule(table, classes, mean.data, augment=mean.augment)
+    assert "method='mean'" in repr(module.eval_transform)
+    luminance = GalaxyDataModule(table, classes, still.data, augment=still.augment)
+    grey_mean, grey_lum = module.train_eval_dataset[0][0], luminance.train_eval_dataset[0][0]
+    assert grey_mean.shape == grey_lum.shape == (1, 64, 64)
+    assert not np.allclose(grey_mean.numpy(), grey_lum.numpy(), atol=1e-3)

@@ -15,7 +15,8 @@ from spiralarms.config import load_config
 from spiralarms.data.transforms import build_eval_transform, build_train_transform
 from spiralarms.errors import SpiralArmsError
 from spiralarms.models.backbones import build_classifier
-from spiralarms.training import ArmClassifierModule, train
+from spiralarms.models.module import ArmClassifierModule
+from spiralarms.training import train
 from spiralarms.training.datamodule import EpochSync, FeatureDataModule, ImageDataModule
 from spiralarms.training.embedding_cache import (
     EmbeddingCache,
@@ -168,7 +169,7 @@ def fit(module, datamodule, epochs: int, root) -> L.Trainer:
 
 def test_head_on_cached_features_trains_like_the_frozen_model_on_images(easy, tmp_path):
     epochs = 4
-    uncached = ArmClassifierModule(frozen_model(), ["faint", "bright"], lr=3e-3)
+    uncached = ArmClassifierModule.from_model(frozen_model(), ["faint", "bright"], lr=3e-3)
     images = ImageDataModule(easy["train_aug"], easy["val"], batch_size=4, seed=1)
     t_images = fit(uncached, images, epochs, tmp_path)
 
@@ -176,7 +177,7 @@ def test_head_on_cached_features_trains_like_the_frozen_model_on_images(easy, tm
     cache = EmbeddingCache(cached_model)
     train_features = cache.features("train", easy["train_eval"], easy["train_aug"], views=epochs, seed=1)
     val_features = cache.features("val", easy["val"])
-    cached = ArmClassifierModule(cached_model, ["faint", "bright"], lr=3e-3)
+    cached = ArmClassifierModule.from_model(cached_model, ["faint", "bright"], lr=3e-3)
     t_cached = fit(cached, FeatureDataModule(train_features, val_features, batch_size=4, seed=1), epochs, tmp_path)
 
     accuracy = float(t_images.callback_metrics["val_accuracy"])

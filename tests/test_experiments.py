@@ -12,9 +12,9 @@ import pytest
 from spiralarms.config import config_hash, load_config
 from spiralarms.errors import SpiralArmsError
 from spiralarms.evaluation.metrics import classification_metrics
-from spiralarms.experiments import backbones, class_configs, crop_sweep, downsampling
+from spiralarms.experiments import backbone_comparison, class_configs, crop_sweep, downsampling
 from spiralarms.experiments.paper import CROP_CHOICE, TABLE3, TABLE3_F1_CHANGE
-from spiralarms.experiments.report import ReportSettings, format_value, write_report
+from spiralarms.experiments.reproduction_report import ReportSettings, format_value, write_report
 from spiralarms.experiments.runner import (
     RUNS_COLUMNS,
     RunSpec,
@@ -37,7 +37,8 @@ def row(experiment, setting, model, seed=0, crop=224, merge="all", cap=300, f1=N
     f1 = f1 or {}
     values = {
         "experiment": experiment, "setting": setting, "model": model, "backbone": "zoobot-b0", "frozen": True,
-        "seed": seed, "crop": crop, "merge": merge, "cap": cap, "classes": " ".join(f1), "n_train": 100,
+        "seed": seed, "crop": crop, "merge": merge, "cap": cap, "cap_scope": "dataset", "split_seed": 0,
+        "classes": " ".join(f1), "n_train": 100, "cache_views": 4,
         "n_val": 40, "macro_f1": float(np.mean(list(f1.values()))) if f1 else 0.0, "accuracy": 0.5,
         "epochs_run": 3, "best_epoch": 2, "wall_seconds": 60.0, "status": "trained",
         "run_dir": f"runs/{experiment}-{model}-{setting}-{seed}-{crop}".replace(" ", "_").replace(",", "_"),
@@ -45,7 +46,7 @@ def row(experiment, setting, model, seed=0, crop=224, merge="all", cap=300, f1=N
     }
     for name, value in f1.items():
         values.update({f"precision_{name}": value, f"recall_{name}": value, f"f1_{name}": value,
-                       f"support_{name}": 10})
+                       f"support_{name}": 10, f"train_{name}": 23})
     values.update(extra)
     return values
 
@@ -152,7 +153,7 @@ def test_table3_leaves_missing_runs_empty():
 def test_model_comparison_sets_paper_f1_and_difference():
     runs = pd.DataFrame([row("backbones", "down-sampled", "B0", f1={c: 0.9 for c in SIX}),
                          row("backbones", "down-sampled", "lite0", f1={c: 0.5 for c in SIX})])
-    table = backbones.model_comparison(runs).set_index("m")
+    table = backbone_comparison.model_comparison(runs).set_index("m")
     assert table.loc["1", "B0_paper_f1"] == 0.872
     assert table.loc["1", "B0_f1_difference"] == pytest.approx(0.9 - 0.872)
     assert table.loc["macro", "B0_f1"] == pytest.approx(0.9)
@@ -185,6 +186,8 @@ def test_limit_and_select_table():
     table, classes = select_table(base, "3,4", {"class_counts": {"2": 4}, "counts_seed": 0})
     assert classes == ("1", "2", "3,4", "5+", "?")
     assert table["label"].value_counts().to_dict() == {"3,4": 13, "2": 4}
+    # the six-class label stays, as the strata of the split
+    assert table["label_original"].value_counts().to_dict() == {"3": 8, "4": 5, "2": 4}
     with pytest.raises(SpiralArmsError, match="need at least 2 per class"):
         select_table(base, None, {"subset": {"classes": ["2", "1"], "per_class": 5, "seed": 0}})
 
@@ -210,6 +213,12 @@ def test_plans_set_the_experiment_keys():
     assert {(s.config.data.crop, s.seed) for s in sweep if s.model == "B0"} == {
         (c, x) for c in settings.crop_sweep.crops for x in range(5)}
     assert all(s.table["subset"] == {"classes": ["2", "3"], "per_class": 300, "seed": 0} for s in sweep)
+    # one split for every run of the sweep; the seed varies the training only
+    assert {s.split_seed for s in sweep} == {0} and {s.seed for s in sweep} == set(range(5))
+    assert all(s.config.data.cap_scope == "dataset" for s in sweep)
+    per_run = crop_sweep.plan_crop_sweep(settings.crop_sweep.model_copy(update={"split": "per_run"}), configs)
+    assert all(s.split_seed == s.seed for s in per_run) and {s.split_seed for s in per_run} == set(range(5))
+    assert {s.key for s in per_run}.isdisjoint({s.key for s in sweep if s.seed != 0})
 
     def crop_for(model, crop):
         return 200 if crop is None else crop
@@ -220,7 +229,10 @@ def test_plans_set_the_experiment_keys():
     merged = class_configs.plan_class_configs(settings.class_configs, configs, crop_for)
     assert [s.config.data.merge for s in merged] == [None, "3,4", "4,5+"] * 2
     assert {s.config.data.crop for s in merged} == {200}
-    compared = backbones.plan_backbones(settings.backbones, configs, crop_for)
+    compared = backbone_comparison.plan_backbones(settings.backbones, configs, crop_for)
+    # compared runs share one split: the same split seed, cap and cap scope
+    for specs in (compared, merged, down[1:]):
+        assert {(s.split_seed, s.config.data.cap, s.config.data.cap_scope) for s in specs} == {(0, 300, "dataset")}
     # the down-sampled runs are the same runs in three experiments: one key each
     assert compared[0].key == down[1].key == merged[0].key
     assert compared[1].key == down[2].key == merged[3].key
@@ -283,7 +295,9 @@ def test_format_value():
 def fixture_report(tmp_path):
     """A runs.csv of every experiment and the class-configuration runs' metrics.json."""
     rows = sweep_rows("B0") + sweep_rows("V2M") + table3_rows()
-    rows += [row("backbones", "down-sampled", m, f1={c: 0.8 for c in SIX}) for m in ("B0", "V2M")]
+    compared = [row("backbones", "down-sampled", m, f1={c: 0.8 for c in SIX}) for m in ("B0", "V2M")]
+    rows += compared
+    _figure13_files(tmp_path, compared[1])
     rng = np.random.default_rng(0)
     for model in ("B0", "V2M"):
         for merge, classes in (("all", SIX), ("3,4", ("1", "2", "3,4", "5+", "?")),
@@ -301,15 +315,53 @@ def fixture_report(tmp_path):
     return tmp_path
 
 
+def _figure13_files(out, run):
+    """val_predictions.csv, split.csv and images of a six-class run: m=2 galaxies predicted as 1, 2 and 3."""
+    from PIL import Image
+
+    folder = out / run["run_dir"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (out / "images").mkdir(exist_ok=True)
+    preds = ["1", "1", "3", "2", "2", "1"]
+    ids = [f"g{i}" for i in range(len(preds))]
+    rng = np.random.default_rng(3)
+    for galaxy in ids:
+        Image.fromarray(rng.integers(0, 255, (240, 240, 3), dtype=np.uint8)).save(out / "images" / f"{galaxy}.jpg")
+    probs = {f"p_{c}": 0.1 for c in SIX}
+    predictions = pd.DataFrame([{"id": g, "label": "2", "pred": p, **probs, f"p_{p}": 0.5 + i / 20}
+                                for i, (g, p) in enumerate(zip(ids, preds, strict=True))])
+    predictions.to_csv(folder / "val_predictions.csv", index=False)
+    split = pd.DataFrame({"id": ids, "label": "2", "split": "val", "file": [str(out / "images" / f"{g}.jpg")
+                                                                            for g in ids]})
+    split.to_csv(folder / "split.csv", index=False)
+
+
 def test_report_renders_from_a_runs_table_without_training(fixture_report):
     runs = read_runs(fixture_report / "runs.csv")
     assert list(runs.columns[: len(RUNS_COLUMNS)]) == list(RUNS_COLUMNS)
     assert runs["merge"].tolist().count("3,4") == 2 and runs["cap"].isna().sum() == 1
     files = write_report(runs, fixture_report, ReportSettings("fixture", notes=["A fixture."]))
-    assert set(files) == {"report", "table3", "figure5", "figure7"}
-    for key in ("figure5", "figure7"):
+    assert set(files) == {"report", "table3", "figure5", "figure6", "figure7", "figure13"}
+    for key in ("figure5", "figure6", "figure7", "figure13"):
         assert files[key].stat().st_size > 10_000
     text = files["report"].read_text()
+    # every remaining departure is listed, with its reason, before the results
+    assert text.index("## Departures from the paper") < text.index("## 4.2.1")
+    assert "B0 weights: the paper's B0 is the greyscale GZ DECaLS EfficientNet-B0" in text
+    assert "4 cached augmented views per training image" in text
+    # every table names its protocol: cap before or after the split, split shared or not
+    assert text.count("Protocol: ") == 4
+    assert "one split (split seed 0) shared by every run; the runs of a size differ in their training seed" in text
+    assert "each set is split after its own down-sampling" in text
+    assert "All data run: no cap, split 70:30 (split seed 0); down-sampled run: capped at 300 per class, then " \
+           "split 70:30 (the paper's order)" in text
+    # the split-size table with the paper's expected validation counts (30 % of the capped classes)
+    assert "| paper (expected) | down-sampled | B0, V2M | 300 | whole set, before the split | – | m=1 ≈50/165, " \
+           "m=2 ≈90/300, m=3 ≈89/298, m=4 ≈8/28, m=5+ ≈9/31, m=? ≈90/300 | 30 % |" in text
+    assert "| downsampling | all data | B0 | none | – | 0 | m=1 10/33," in text
+    # Figures 6 and 13
+    assert "| paper, down-sampled | 165 | 300 | 298 | 28 | 31 | 300 | 1122 |" in text
+    assert "it predicts 3 as m=1, 1 as m=3" in text
     order = [text.index(h) for h in ("## 4.2.1", "## 4.2.2", "## 5.1", "## 5.2", "## Runs and files")]
     assert order == sorted(order)
     assert "- A fixture." in text
@@ -340,3 +392,54 @@ def test_read_runs_refuses_other_tables(tmp_path):
     (tmp_path / "runs.csv").write_text("a,b\n1,2\n")
     with pytest.raises(SpiralArmsError, match="not a runs table"):
         read_runs(tmp_path / "runs.csv")
+
+
+def _paper_like_selection(n_two: int = 1200) -> pd.DataFrame:
+    """A six-class clean sample with the paper's imbalance (m=2 reduced), as load_selection gives it."""
+    counts = {"1": 165, "2": n_two, "3": 298, "4": 28, "5+": 31, "?": 519}
+    labels = np.random.default_rng(5).permutation(np.concatenate([[c] * n for c, n in counts.items()]))
+    return pd.DataFrame({"dr7objid": np.arange(len(labels)) + 10**17, "label": labels, "label_original": labels,
+                         "file": [f"/img/{i}.jpg" for i in range(len(labels))]}), counts
+
+
+@pytest.mark.parametrize("cap_scope", ["dataset", "train"])
+def test_merge_runs_reuse_the_six_class_validation_ids(cap_scope):
+    """Figure 7's configurations: one split of the six-class set, then merged labels."""
+    from spiralarms.training import GalaxyDataModule
+
+    base, counts = _paper_like_selection()
+    data = load_config(None, ["data.cap=300", f"data.cap_scope={cap_scope}", "data.seed=2"]).data
+    val_ids, train_ids = {}, {}
+    for merge in (None, "3,4", "4,5+"):
+        table, classes = select_table(base, merge, {})
+        module = GalaxyDataModule(table, classes, data)
+        split = module.split_table()
+        val_ids[merge] = set(split.loc[split["split"] == "val", "id"])
+        train_ids[merge] = set(split.loc[split["split"] == "train", "id"])
+        if merge is not None:
+            assert set(module.val_table["label"]) >= {merge}  # relabelled
+    assert val_ids[None] == val_ids["3,4"] == val_ids["4,5+"]
+    assert train_ids[None] == train_ids["3,4"] == train_ids["4,5+"]
+
+
+def test_split_composition_for_both_cap_settings():
+    """Cap before the split (the paper): validation ~30 % of each capped class; train-only cap: natural mix."""
+    from spiralarms.training import GalaxyDataModule
+
+    base, counts = _paper_like_selection()
+    classes = ("1", "2", "3", "4", "5+", "?")
+    for scope in ("dataset", "train"):
+        data = load_config(None, ["data.cap=300", f"data.cap_scope={scope}"]).data
+        n = GalaxyDataModule(base, classes, data).class_counts()
+        for c, total in counts.items():
+            capped = min(total, 300)
+            if scope == "dataset":
+                assert n["train"][c] + n["val"][c] == capped
+                assert abs(n["val"][c] - 0.3 * capped) <= 1, (c, n["val"][c])
+            else:
+                assert abs(n["val"][c] - 0.3 * total) <= 1
+                assert n["train"][c] == min(total - n["val"][c], 300)
+        if scope == "dataset":
+            assert n["val"]["2"] == 90 and sum(n["val"].values()) == pytest.approx(0.3 * 1122, abs=3)
+        else:
+            assert n["val"]["2"] == 360  # the natural mix: most validation galaxies are m=2

@@ -53,15 +53,15 @@ def masked_synth(tmp_path_factory):
 def grey_run(masked_synth, tmp_path_factory):
     """A hand-made run folder: a grey frozen checkpoint, split.csv, no val_predictions.csv."""
     from spiralarms.models.backbones import build_classifier
-    from spiralarms.training.module import ArmClassifierModule
+    from spiralarms.models.module import ArmClassifierModule
 
     run = tmp_path_factory.mktemp("grey-run")
     torch.manual_seed(0)
     model = build_classifier("test_efficientnet", len(CLASSES), hidden=16, frozen=True, grey=True, pretrained=False)
-    module = ArmClassifierModule(model, CLASSES, model_info={"backbone": "test_efficientnet", "grey": True, "crop": 48})
+    module = ArmClassifierModule.from_model(model, CLASSES, backbone="test_efficientnet", grey=True, crop=48)
     (run / "checkpoints").mkdir()
     torch.save(
-        {"state_dict": module.state_dict(), "spiralarms": module.describe(), "epoch": 0},
+        {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams), "epoch": 0},
         run / "checkpoints" / "best.ckpt",
     )
     catalog = pd.read_csv(masked_synth / "catalog.csv")

@@ -128,9 +128,11 @@ def test_validation_predictions_read_from_the_run_or_predicted(tmp_path):
     split.to_csv(run / "split.csv", index=False)
     torch.manual_seed(0)
     model = build_classifier("test_efficientnet", 3, hidden=8, frozen=True, grey=True, pretrained=False)
-    info = {"classes": list(CLASSES), "crop": 32, "grey": True}
 
-    predicted = validation_predictions(run, model, info)
+    from spiralarms.models.module import ArmClassifierModule
+
+    module = ArmClassifierModule.from_model(model, CLASSES, backbone="test_efficientnet", crop=32, grey=True)
+    predicted = validation_predictions(run, module)
     assert predicted["id"].tolist() == ["11", "12", "13"]
     probs = predicted[[f"p_{c}" for c in CLASSES]].to_numpy()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)

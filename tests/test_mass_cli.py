@@ -122,6 +122,7 @@ def test_writes_table4_figures_and_matched_rows(runner, app, fixture, tmp_path):
     assert labels.loc["1", "ks_p"] < 1e-6 and labels.loc["1", "t_stat"] > 0
     assert labels.loc["2", "ks_p"] > 0.05 and labels.loc["3", "ks_p"] > 0.05 and labels.loc["?", "ks_p"] > 0.05
     np.testing.assert_allclose(labels["t_p_one_sided"], labels["t_p_two_sided"] / 2, rtol=1e-9)
+    np.testing.assert_allclose(labels["welch_p_one_sided"], labels["welch_p_two_sided"] / 2, rtol=1e-9)
     predictions = table[table["source"] == "v2m"].set_index("class")
     assert predictions.loc["4,5+", "n"] == 1 and predictions.loc["?", "n"] == 0
     assert np.isnan(predictions.loc["?", "ks_p"])

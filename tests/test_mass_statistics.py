@@ -47,7 +47,7 @@ def test_table4_rows_are_the_papers():
     assert TABLE4_CLASSES == ("1", "2", "3", "4,5+", "?")
     assert TABLE4_COLUMNS == (
         "source", "class", "n", "ks_stat", "ks_p", "t_stat", "t_p_two_sided",
-        "t_p_one_sided", "welch_t_stat", "welch_p_two_sided",
+        "t_p_one_sided", "welch_t_stat", "welch_p_two_sided", "welch_p_one_sided",
     )  # fmt: skip
 
 
@@ -61,6 +61,8 @@ def test_against_scipy():
     assert (c.t_stat, c.t_p_two_sided) == pytest.approx((student.statistic, student.pvalue))
     assert (c.welch_t_stat, c.welch_p_two_sided) == pytest.approx((welch.statistic, welch.pvalue))
     assert c.t_p_one_sided == pytest.approx(stats.ttest_ind(SAMPLE, WHOLE, alternative="greater").pvalue)
+    one_tailed = stats.ttest_ind(SAMPLE, WHOLE, equal_var=False, alternative="greater")
+    assert c.welch_p_one_sided == pytest.approx(one_tailed.pvalue) and c.welch_t_stat > 0
 
 
 def test_student_t_by_the_textbook_formula():
@@ -165,8 +167,16 @@ def test_markdown_table_in_the_papers_layout():
     table = pd.concat([table4(masses, classes, source=s) for s in ("labels", "b0")], ignore_index=True)
     text = table4_markdown(table)
     lines = text.splitlines()
-    assert lines[0].startswith("| | m | Sample size | K-S statistic | K-S p-value | t statistic | t p-value |")
+    assert lines[0] == ("| | m | Sample size | K-S statistic | K-S p-value | Student t | Student p (two-sided) "
+                        "| Welch t | Welch p (one-tailed) |")
     assert lines[2].startswith("| labels | 1 | 30 |") and lines[3].startswith("|  | 2 | 30 |")
+    # the Welch columns are the one-tailed test the paper's text names, beside Student's two-sided p
+    first = table.iloc[0]
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert cells[5] == f"{first['t_stat']:.4f}" and cells[7] == f"{first['welch_t_stat']:.4f}"
+    welch = stats.ttest_ind(masses[classes == "1"], masses, equal_var=False, alternative="greater")
+    assert first["welch_p_one_sided"] == pytest.approx(welch.pvalue)
+    assert "one-tailed" in text and "Student" in text
     assert lines[7].startswith("| b0 | 1 | 30 |")
     assert "**0.0000**" in lines[2]
     assert "two-sided" in text

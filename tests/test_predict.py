@@ -1,32 +1,40 @@
-"""Prediction: one row per input, errors kept, streamed in parts, resumable without duplicates."""
+"""Prediction engine: one row per input, errors kept, streamed, resumable only into the same run."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from PIL import Image
 from typer.testing import CliRunner
 
-import spiralarms.predict as predict_module
 from spiralarms.cli import app
-from spiralarms.errors import SpiralArmsError
-from spiralarms.predict import NO_FILE, catalog_inputs, image_folder_inputs, predict_table
-from spiralarms.training import load_classifier
+from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
+from spiralarms.models.loading import export_model, load_model
+from spiralarms.models.module import ArmClassifierModule
+from spiralarms.predictions import predict, predict_arrays
+from spiralarms.predictions.sources import NO_FILE
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def model_and_info(tiny_run):
-    return load_classifier(tiny_run / "checkpoints" / "best.ckpt")
+def loaded(tiny_run):
+    return load_model(tiny_run)
 
 
 @pytest.fixture
 def folder_with_bad_files(tiny_galaxies, tmp_path):
-    """Six real galaxy JPEGs, a corrupt JPEG, a truncated JPEG and a text file."""
+    """Six galaxy JPEGs, a corrupt and a truncated JPEG, a text file, and entries that are not files."""
     folder = tmp_path / "inputs"
     folder.mkdir()
     good = sorted((tiny_galaxies / "images").glob("*.jpg"))[:6]
@@ -36,90 +44,350 @@ def folder_with_bad_files(tiny_galaxies, tmp_path):
     data = good[0].read_bytes()
     (folder / "truncated.jpg").write_bytes(data[: len(data) // 2])
     (folder / "notes.txt").write_text("not an image\n")
+    (folder / "dir.jpg").mkdir()
+    os.symlink(folder / "missing-target.jpg", folder / "dangling.jpg")
+    os.symlink(folder / "loop-b.jpg", folder / "loop-a.jpg")
+    os.symlink(folder / "loop-a.jpg", folder / "loop-b.jpg")
+    (folder / ".hidden.jpg").write_bytes(data)
     return folder
 
 
-def _predict(model, info, inputs, out, **kw):
-    return predict_table(
-        model, inputs, out, classes=info["classes"], crop=info["crop"], grey=info["grey"], progress=False, **kw
-    )
+def _prob_columns(card):
+    return [f"p_{c}" for c in card.classes]
 
 
-def test_folder_prediction_keeps_every_row_and_reports_errors(model_and_info, folder_with_bad_files, tmp_path):
-    model, info = model_and_info
-    inputs = image_folder_inputs(folder_with_bad_files)
+def test_folder_prediction_keeps_every_visible_entry_with_its_reason(loaded, folder_with_bad_files, tmp_path):
     out = tmp_path / "pred.parquet"
-    summary = _predict(model, info, inputs, out, batch_size=4)
+    summary = predict(loaded, folder_with_bad_files, out, batch_size=4, progress=False)
     result = pd.read_parquet(out)
-    assert len(result) == len(inputs) == 9
-    assert list(result["id"]) == list(inputs["id"])
-    prob_cols = [f"p_{c}" for c in info["classes"]]
-    assert list(result.columns) == ["id", "file", *prob_cols, "label", "error"]
-    bad = result.set_index("id").loc[["corrupt", "truncated", "notes"]]
-    assert (bad["error"] != "").all()
-    assert "truncated" in bad.loc["truncated", "error"]
+    visible = sorted(p.name for p in folder_with_bad_files.iterdir() if not p.name.startswith("."))
+    assert len(result) == len(visible) == 13 == summary.n_inputs
+    assert result["file"].map(os.path.basename).tolist() == visible  # input (name) order
+    cols = _prob_columns(loaded.card)
+    assert list(result.columns) == ["id", "file", *cols, "label", "error"]
+    bad = result.set_index("id")
+    assert "truncated" in bad.loc["truncated", "error"] and "corrupt" in bad.loc["corrupt", "error"]
     assert "not an image" in bad.loc["notes", "error"]
-    assert bad[prob_cols].isna().all().all() and bad["label"].isna().all()
+    assert "folder" in bad.loc["dir", "error"]
+    assert "broken symbolic link" in bad.loc["dangling", "error"]
+    assert "loop" in bad.loc["loop-a", "error"] and "loop" in bad.loc["loop-b", "error"]
+    errors = result[result["error"] != ""]
+    assert len(errors) == summary.n_errors == 7
+    assert errors[cols].isna().all().all() and errors["label"].isna().all()
     good = result[result["error"] == ""]
-    assert len(good) == 6 and summary.n_errors == 3
-    assert np.allclose(good[prob_cols].sum(axis=1), 1.0, atol=1e-5)
-    assert (good["label"] == good[prob_cols].idxmax(axis=1).str[2:]).all()
+    assert len(good) == 6
+    assert np.allclose(good[cols].sum(axis=1), 1.0, atol=1e-5)
+    assert (good["label"] == good[cols].idxmax(axis=1).str[2:]).all()
+    assert sum(summary.counts.values()) == 6
     assert not (tmp_path / "pred.parquet.parts").exists()
 
 
-def test_resume_after_a_kill_gives_the_same_table_without_duplicates(
-    model_and_info, folder_with_bad_files, tmp_path, monkeypatch
-):
-    model, info = model_and_info
-    inputs = image_folder_inputs(folder_with_bad_files)
+def test_model_card_round_trip_matches_the_runs_validation_predictions(tiny_run, tmp_path):
+    module = ArmClassifierModule.load_from_checkpoint(tiny_run / "checkpoints" / "best.ckpt")
+    assert module.card.crop == 64 and module.card.backbone == "test_efficientnet"
+    split = pd.read_csv(tiny_run / "split.csv", dtype={"id": str})
+    val = split[split["split"] == "val"][["id", "file"]]
+    out = tmp_path / "val.csv"
+    predict(tiny_run / "checkpoints" / "best.ckpt", val, out, progress=False)
+    ours = pd.read_csv(out, dtype={"id": str}).set_index("id")
+    theirs = pd.read_csv(tiny_run / "val_predictions.csv", dtype={"id": str}).set_index("id").loc[ours.index]
+    cols = _prob_columns(module.card)
+    np.testing.assert_allclose(ours[cols].to_numpy(), theirs[cols].to_numpy(), atol=1e-5)
+    # The in-memory path gives the same numbers through the same predict_step.
+    from spiralarms.data.dataset import GalaxyDataset
+    from spiralarms.data.transforms import build_eval_transform
+
+    dataset = GalaxyDataset(val, module.classes, build_eval_transform(crop=64), label_column=None)
+    np.testing.assert_allclose(predict_arrays(module, dataset), ours[cols].to_numpy(), atol=1e-5)
+
+
+def test_csv_parquet_and_dataset_outputs_hold_the_same_rows(loaded, folder_with_bad_files, tmp_path):
+    predict(loaded, folder_with_bad_files, tmp_path / "a.parquet", shard_rows=3, progress=False)
+    predict(loaded, folder_with_bad_files, tmp_path / "a.csv.gz", shard_rows=5, progress=False)
+    summary = predict(loaded, folder_with_bad_files, tmp_path / "dataset", shard_rows=4, progress=False)
+    a = pd.read_parquet(tmp_path / "a.parquet")
+    b = pd.read_csv(tmp_path / "a.csv.gz", dtype={"id": str, "label": str})
+    c = pd.read_parquet(tmp_path / "dataset")
+    parts = sorted(p.name for p in (tmp_path / "dataset").glob("part-*.parquet"))
+    assert parts == [f"part-{k:06d}.parquet" for k in range(4)]
+    manifest = json.loads((tmp_path / "dataset" / "_manifest.json").read_text())
+    assert manifest["complete"] and [p["rows"] for p in manifest["parts"]] == [4, 4, 4, 1]
+    assert manifest["identity"]["model"]["fingerprint"] == loaded.fingerprint
+    assert summary.n_inputs == 13 and not (tmp_path / "dataset" / "_inputs.parquet").exists()
+    cols = _prob_columns(loaded.card)
+    for other in (b, c):
+        assert other["id"].tolist() == a["id"].tolist()
+        np.testing.assert_allclose(other[cols].to_numpy(float), a[cols].to_numpy(float), atol=1e-6, equal_nan=True)
+        assert other["error"].fillna("").tolist() == a["error"].tolist()
+
+
+def test_rerun_is_up_to_date_and_a_different_model_or_setting_is_refused(tiny_run, loaded, folder_with_bad_files, tmp_path):
+    out = tmp_path / "p.parquet"
+    predict(loaded, folder_with_bad_files, out, progress=False)
+    written = out.stat().st_mtime_ns
+    again = predict(loaded, folder_with_bad_files, out, progress=False)
+    assert again.up_to_date and out.stat().st_mtime_ns == written
+
+    other = ArmClassifierModule(loaded.card)  # same card, other (random) weights
+    other_ckpt = tmp_path / "other.ckpt"
+    torch.save({"state_dict": other.state_dict(), "hyper_parameters": dict(other.hparams)}, other_ckpt)
+    with pytest.raises(SpiralArmsError, match="another run; differs in model"):
+        predict(other_ckpt, folder_with_bad_files, out, progress=False)
+    with pytest.raises(SpiralArmsError, match=r"tta \(1 -> 2\)"):
+        predict(loaded, folder_with_bad_files, out, tta=2, progress=False)
+    (folder_with_bad_files / "extra.jpg").write_bytes((folder_with_bad_files / "truncated.jpg").read_bytes())
+    with pytest.raises(SpiralArmsError, match="differs in inputs"):
+        predict(loaded, folder_with_bad_files, out, progress=False)
+    assert out.stat().st_mtime_ns == written, "a refused run leaves the output alone"
+    replaced = predict(other_ckpt, folder_with_bad_files, out, overwrite=True, progress=False)
+    assert replaced.n_inputs == 14 and not replaced.up_to_date
+    # A CSV keeps no record of its run: replacing it needs --overwrite.
+    csv = tmp_path / "p.csv"
+    csv.write_text("id\n1\n")
+    with pytest.raises(SpiralArmsError, match="no record"):
+        predict(loaded, folder_with_bad_files, csv, progress=False)
+
+
+def test_interrupted_run_resumes_to_the_same_table(loaded, folder_with_bad_files, tmp_path, monkeypatch):
+    import spiralarms.predictions.writing as writing
+
     straight = tmp_path / "straight.csv"
-    _predict(model, info, inputs, straight, chunk_size=2)
+    predict(loaded, folder_with_bad_files, straight, shard_rows=3, progress=False)
 
     out = tmp_path / "resumed.csv"
-    real_chunk = predict_module._predict_chunk
+    real_write = writing.write_part
     calls = {"n": 0}
 
-    def dying_chunk(*args, **kwargs):
+    def dying_write(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
-            raise KeyboardInterrupt  # the kill arrives during the third chunk
-        return real_chunk(*args, **kwargs)
+            raise KeyboardInterrupt  # the kill arrives while the third part is written
+        return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(predict_module, "_predict_chunk", dying_chunk)
-    with pytest.raises(KeyboardInterrupt):
-        _predict(model, info, inputs, out, chunk_size=2)
+    monkeypatch.setattr(writing, "write_part", dying_write)
+    with pytest.raises((KeyboardInterrupt, SystemExit)):  # Lightning turns Ctrl-C into exit status 1
+        predict(loaded, folder_with_bad_files, out, shard_rows=3, progress=False)
     assert not out.exists()
     assert len(list((tmp_path / "resumed.csv.parts").glob("part-*.parquet"))) == 2
-    monkeypatch.setattr(predict_module, "_predict_chunk", real_chunk)
-    summary = _predict(model, info, inputs, out, chunk_size=2)
-    assert summary.n_resumed == 4
+    monkeypatch.setattr(writing, "write_part", real_write)
+    summary = predict(loaded, folder_with_bad_files, out, shard_rows=3, progress=False)
+    assert summary.n_resumed == 6
     a = pd.read_csv(straight, keep_default_na=False)
     b = pd.read_csv(out, keep_default_na=False)
-    assert len(b) == len(inputs) and not b["id"].duplicated().any()
+    assert len(b) == 13 and not b["file"].duplicated().any()
     pd.testing.assert_frame_equal(a, b)
 
 
-def test_catalogue_input_keeps_rows_without_an_image(model_and_info, tiny_galaxies, tmp_path):
-    model, info = model_and_info
-    catalog = pd.read_csv(tiny_galaxies / "catalog.csv").head(5)
-    catalog.loc[2, "file"] = None
-    catalog["file"] = [None if f is None or pd.isna(f) else str(tiny_galaxies / f) for f in catalog["file"]]
-    path = tmp_path / "list.csv"
-    catalog[["dr7objid", "file"]].to_csv(path, index=False)
-    inputs = catalog_inputs(path)
-    result = pd.read_parquet(_predict(model, info, inputs, tmp_path / "p.parquet").out)
-    assert list(result["id"]) == [str(i) for i in catalog["dr7objid"]]
-    assert result.loc[2, "error"] == NO_FILE
-    assert (result.drop(index=2)["error"] == "").all()
+def _cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "spiralarms", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
 
 
-def test_bad_output_suffix_and_empty_folder(model_and_info, tmp_path):
-    model, info = model_and_info
-    with pytest.raises(SpiralArmsError, match="output must end in"):
-        _predict(model, info, pd.DataFrame({"id": ["a"], "file": ["a.jpg"]}), tmp_path / "out.xlsx")
+@pytest.mark.slow
+def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tiny_run, tiny_galaxies, tmp_path):
+    images = tiny_galaxies / "images"
+    straight = tmp_path / "straight.parquet"
+    assert _cli("predict", tiny_run, images, "--out", straight, "--chunk-size", "4", "--workers", "0").returncode == 0
+    out = tmp_path / "killed.parquet"
+    parts = tmp_path / "killed.parquet.parts"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spiralarms", "predict", str(tiny_run), str(images), "--out", str(out),
+         "--chunk-size", "4", "--workers", "0", "--batch-size", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(parts.glob("part-*.parquet"))) < 3:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = len(list(parts.glob("part-*.parquet")))
+    assert 3 <= done < 18, "killed mid-run"
+    resumed = _cli("predict", tiny_run, images, "--out", out, "--chunk-size", "4", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["n_resumed"] >= 12
+    pd.testing.assert_frame_equal(pd.read_parquet(straight), pd.read_parquet(out))
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes_writes_exactly_the_rows_of_one(tiny_run, folder_with_bad_files, tmp_path):
+    one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
+    assert _cli("predict", tiny_run, folder_with_bad_files, "--out", one, "--chunk-size", "2").returncode == 0
+    run = _cli("predict", tiny_run, folder_with_bad_files, "--out", two, "--chunk-size", "2",
+               "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--json")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("n_inputs") == 1, "only rank 0 reports"
+    a, b = pd.read_parquet(one), pd.read_parquet(two)
+    assert len(b) == 13 and not b["file"].duplicated().any()
+    pd.testing.assert_frame_equal(a, b, check_exact=False, atol=1e-6)
+
+
+def test_tta_averages_the_dihedral_views_and_is_rotation_invariant(loaded, tiny_galaxies, tmp_path):
+    image = Image.open(sorted((tiny_galaxies / "images").glob("*.jpg"))[0]).crop((16, 16, 80, 80))  # 64 px, the crop
+    folder = tmp_path / "views"
+    folder.mkdir()
+    image.save(folder / "a.png")
+    image.transpose(Image.Transpose.ROTATE_90).save(folder / "b.png")
+    image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / "c.png")
+    cols = _prob_columns(loaded.card)
+    tta = pd.read_parquet(predict(loaded, folder, tmp_path / "p8.parquet", tta=8, progress=False).out)[cols].to_numpy()
+    np.testing.assert_allclose(tta[1], tta[0], atol=1e-5)
+    np.testing.assert_allclose(tta[2], tta[0], atol=1e-5)
+    from spiralarms.data.transforms import tta_views
+
+    x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None]
+    module = loaded.module.configure_prediction(tta=1)
+    by_hand = torch.stack([module.predict_proba(v) for v in tta_views(x, 8)]).mean(0).numpy()
+    np.testing.assert_allclose(tta[0], by_hand[0], atol=1e-5)
+
+
+def _fits_cube(path, bands, size=80, seed=0):
+    from astropy.io import fits
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] - size / 2
+    galaxy = np.exp(-np.hypot(xx, yy) / 6.0)
+    data = np.stack([galaxy * (b + 1) + rng.normal(0, 0.01, (size, size)) for b in range(bands)]).astype(np.float32)
+    fits.PrimaryHDU(data if bands > 1 else data[0]).writeto(path)
+
+
+def test_fits_cutouts_with_one_or_three_bands(loaded, tmp_path):
+    folder = tmp_path / "fits"
+    folder.mkdir()
+    _fits_cube(folder / "g1.fits", 1)
+    _fits_cube(folder / "g3.fits", 3)
+    _fits_cube(folder / "g5.fits", 5)
+    (folder / "bad.fits").write_bytes(b"SIMPLE  = nonsense")
+    result = pd.read_parquet(predict(loaded, folder, tmp_path / "f.parquet", progress=False).out).set_index("id")
+    assert result.loc["g1", "error"] == "" and result.loc["g3", "error"] == ""
+    assert "5 bands" in result.loc["g5", "error"] and "FITS" in result.loc["bad", "error"]
+    from spiralarms.data.images import load_fits
+
+    rgb = load_fits(folder / "g3.fits")
+    assert rgb.shape == (80, 80, 3) and rgb.dtype == np.float32 and 0 <= rgb.min() and rgb.max() <= 1
+    assert rgb[40, 40, 0] > 0.9, "the core is bright after the stretch"
+
+
+def test_catalogue_inputs_read_in_chunks_with_paths_ids_or_a_mapping(loaded, tiny_galaxies, tmp_path):
+    catalog = pd.read_csv(tiny_galaxies / "catalog.csv", dtype={"dr7objid": str}).head(9)
+    with_paths = catalog[["dr7objid", "file"]].copy()
+    with_paths.loc[2, "file"] = None
+    with_paths.to_parquet(tmp_path / "paths.parquet")
+    shutil.copytree(tiny_galaxies / "images", tmp_path / "images")
+    result = pd.read_parquet(
+        predict(loaded, tmp_path / "paths.parquet", tmp_path / "a.parquet", shard_rows=2, progress=False).out
+    )
+    assert result["id"].tolist() == catalog["dr7objid"].tolist()
+    assert result.loc[2, "error"] == NO_FILE and (result.drop(index=2)["error"] == "").all()
+    # ids alone, images in <catalogue folder>/images/<id>.jpg
+    catalog[["dr7objid"]].to_csv(tmp_path / "ids.csv", index=False)
+    by_id = pd.read_parquet(predict(loaded, tmp_path / "ids.csv", tmp_path / "b.parquet", progress=False).out)
+    assert (by_id["error"] == "").all() and by_id["id"].tolist() == catalog["dr7objid"].tolist()
+    # a GZ2 mapping: objid -> asset_id, files <image_dir>/<asset_id>.jpg
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    for k, objid in enumerate(catalog["dr7objid"]):
+        shutil.copy(tiny_galaxies / "images" / f"{objid}.jpg", assets / f"{1000 + k}.jpg")
+    pd.DataFrame({"objid": catalog["dr7objid"], "sample": "original", "asset_id": range(1000, 1009)}).to_csv(
+        tmp_path / "mapping.csv", index=False
+    )
+    mapped = predict(loaded, tmp_path / "ids.csv", tmp_path / "c.parquet", mapping=str(tmp_path / "mapping.csv"),
+                     image_dir=str(assets), progress=False)
+    cols = _prob_columns(loaded.card)
+    np.testing.assert_allclose(pd.read_parquet(mapped.out)[cols], by_id[cols], atol=1e-6)
+
+
+def test_bad_catalogues_and_outputs_are_one_line_errors_before_any_work(loaded, folder_with_bad_files, tmp_path):
+    (tmp_path / "header.csv").write_text("dr7objid,file\n")
+    with pytest.raises(SpiralArmsError, match="no rows to predict on"):
+        predict(loaded, tmp_path / "header.csv", tmp_path / "o.parquet", progress=False)
+    assert not (tmp_path / "o.parquet.parts").exists(), "an aborted run leaves no empty parts folder"
+    (tmp_path / "semi.csv").write_text("dr7objid;file\n1;a.jpg\n")
+    with pytest.raises(SpiralArmsError, match="semicolons"):
+        predict(loaded, tmp_path / "semi.csv", tmp_path / "o.parquet", progress=False)
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(SpiralArmsError, match="is a file, not a folder"):
+        predict(loaded, folder_with_bad_files, tmp_path / "a-file" / "o.parquet", progress=False)
+    (tmp_path / "dir.csv").mkdir()
+    with pytest.raises(SpiralArmsError, match="is a folder"):
+        predict(loaded, folder_with_bad_files, tmp_path / "dir.csv", progress=False)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SpiralArmsError, match="no files"):
-        image_folder_inputs(tmp_path / "empty")
+    with pytest.raises(SpiralArmsError, match="no visible files"):
+        predict(loaded, tmp_path / "empty", tmp_path / "o.parquet", progress=False)
+
+
+def test_small_images_min_confidence_and_an_explicit_crop(loaded, tiny_galaxies, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(sorted((tiny_galaxies / "images").glob("*.jpg"))[0], folder / "big.jpg")
+    Image.new("RGB", (40, 40)).save(folder / "small.png")
+    result = pd.read_parquet(predict(loaded, folder, tmp_path / "a.parquet", progress=False).out).set_index("id")
+    assert "smaller than the model's 64-pixel crop" in result.loc["small", "error"]
+    assert result.loc["big", "error"] == ""
+    top = float(result.loc["big", _prob_columns(loaded.card)].max())
+    unsure = pd.read_parquet(
+        predict(loaded, folder, tmp_path / "b.parquet", min_confidence=min(1.0, top + 1e-3), progress=False).out
+    ).set_index("id")
+    assert pd.isna(unsure.loc["big", "label"]) and unsure.loc["big", "error"] == ""
+    np.testing.assert_allclose(unsure.loc["big", _prob_columns(loaded.card)].astype(float),
+                               result.loc["big", _prob_columns(loaded.card)].astype(float))
+    with pytest.warns(SpiralArmsWarning, match="--crop 32 differs from the model's training crop 64"):
+        predict(loaded, folder, tmp_path / "c.parquet", crop=32, progress=False)
+
+
+def test_prepared_store_input_gives_the_same_probabilities(loaded, tiny_galaxies, tmp_path):
+    from spiralarms.data.store import prepare_store
+
+    store = tmp_path / "store"
+    prepare_store(tiny_galaxies / "catalog.csv", store, crop=64, workers=1, progress=False)
+    from_store = pd.read_parquet(predict(loaded, store, tmp_path / "s.parquet", progress=False).out)
+    table = pd.read_parquet(store / "index.parquet")
+    from_files = pd.read_parquet(
+        predict(loaded, table.rename(columns={"id": "id"})[["id", "file"]], tmp_path / "f.parquet", progress=False).out
+    )
+    cols = _prob_columns(loaded.card)
+    assert from_store["id"].tolist() == from_files["id"].tolist()
+    np.testing.assert_allclose(from_store[cols].to_numpy(), from_files[cols].to_numpy(), atol=1e-6)
+
+
+def test_export_folder_and_hub_cache_give_the_same_model(tiny_run, loaded, folder_with_bad_files, tmp_path, monkeypatch):
+    folder = export_model(tiny_run, tmp_path / "export")
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert "library_name: spiralarms" in (folder / "README.md").read_text()
+    exported = load_model(folder)
+    assert exported.fingerprint == loaded.fingerprint and exported.card == loaded.card
+    with pytest.raises(SpiralArmsError, match="not empty"):
+        export_model(tiny_run, folder)
+    # A hub repository as huggingface_hub caches it: models--owner--name/snapshots/<rev>/...
+    cache = tmp_path / "hf"
+    snapshot = cache / "models--someone--arms" / "snapshots" / ("a" * 40)
+    shutil.copytree(folder, snapshot)
+    (cache / "models--someone--arms" / "refs").mkdir()
+    (cache / "models--someone--arms" / "refs" / "main").write_text("a" * 40)
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    hub = load_model("hf-hub:someone/arms")
+    assert hub.fingerprint == loaded.fingerprint
+    with pytest.raises(SpiralArmsError, match="not in the Hugging Face cache"):
+        load_model("hf-hub:someone/absent")
+    a = pd.read_parquet(predict(hub, folder_with_bad_files, tmp_path / "a.parquet", progress=False).out)
+    b = pd.read_parquet(predict(tiny_run, folder_with_bad_files, tmp_path / "b.parquet", progress=False).out)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_pickled_checkpoints_are_refused(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"card": Payload()}}, path)
+    with pytest.raises(SpiralArmsError, match="refused.*--allow-pickle"):
+        load_model(path)
+    result = runner.invoke(app, ["predict", str(path), str(tmp_path), "--out", str(tmp_path / "o.csv")])
+    assert result.exit_code == 1 and "refused" in result.output
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_predict_cli_on_a_run_folder(tiny_run, folder_with_bad_files, tmp_path):
@@ -127,9 +395,12 @@ def test_predict_cli_on_a_run_folder(tiny_run, folder_with_bad_files, tmp_path):
     result = runner.invoke(app, ["predict", str(tiny_run), str(folder_with_bad_files), "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["n_inputs"] == 9 and summary["n_errors"] == 3
+    assert summary["n_inputs"] == 13 and summary["n_errors"] == 7
     assert sum(summary["counts"].values()) == 6
-    assert len(pd.read_csv(out)) == 9
+    assert len(pd.read_csv(out)) == 13
+    result = runner.invoke(app, ["export", str(tiny_run), str(tmp_path / "exp"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["card"]["classes"] == ["1", "2", "3", "4", "5+", "?"]
 
 
 def test_predict_cli_errors_are_one_line(tiny_run, tmp_path):

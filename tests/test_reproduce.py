@@ -171,7 +171,7 @@ def test_quick_end_to_end_tiny(tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
-    assert set(summary["files"]) == {"report", "runs", "table3", "figure5", "figure7"}
+    assert set(summary["files"]) == {"report", "runs", "table3", "figure5", "figure6", "figure7", "figure13"}
     assert summary["chosen_crops"]["B0"] in (48, 64)
     # 4 sweep runs, all data, B0 and V2M down-sampled, 3,4 and 4,5+ merged for B0
     assert summary["runs"] == summary["trained"] == 9
@@ -184,6 +184,25 @@ def test_quick_end_to_end_tiny(tmp_path):
     assert (tmp_path / "data" / "catalog.csv").is_file()
     report = (tmp_path / "report.md").read_text()
     assert "configuration `quick`" in report and "Quick run: synthetic galaxies" in report
+    # compared runs validate on the same galaxies: the merges reuse the six-class split, B0 and V2M share it
+    def val_ids(experiment, model=None):
+        part = runs[(runs["experiment"] == experiment) & ((runs["model"] == model) if model else True)]
+        found = []
+        for folder in part["run_dir"]:
+            split = pd.read_csv(tmp_path / folder / "split.csv", dtype={"id": str})
+            found.append(frozenset(split.loc[split["split"] == "val", "id"]))
+        return found
+
+    merges = val_ids("class_configs", "B0")
+    assert len(merges) == 3 and len(set(merges)) == 1
+    assert set(val_ids("backbones")) == set(merges)
+    assert "All 3 runs validated on the same" in report and "Both runs validated on the same" in report
+    # validation holds ~30 % of each capped class (cap 6: 2 of 6; the 6 galaxies of m=4: 2)
+    down = runs[(runs["experiment"] == "backbones") & (runs["model"] == "B0")].iloc[0]
+    for c in ("1", "2", "3", "4"):
+        total = down[f"support_{c}"] + down[f"train_{c}"]
+        assert total == 6 and down[f"support_{c}"] == 2, c
+    assert report.count("Protocol: ") == 4 and "## Departures from the paper" in report
     settings = (tmp_path / "reproduce.yaml").read_text()
     assert "test_efficientnet" in settings  # the overrides used are recorded
 

@@ -1,4 +1,4 @@
-"""Stratified 70:30 split, per-class down-sampling and the paper's order of the two."""
+"""Stratified 70:30 split, per-class down-sampling and the paper's order of the two (cap, then split)."""
 
 from __future__ import annotations
 
@@ -94,11 +94,32 @@ def test_downsample_refuses_bad_caps(cap) -> None:
         downsample_per_class(["1", "2"], cap=cap)
 
 
-def test_split_catalog_caps_the_training_pool_only() -> None:
+def test_split_catalog_caps_before_the_split_by_default() -> None:
+    """The paper: cap every class at 300, then split the capped set 70:30."""
+    labels = shuffled_labels()
+    table = pd.DataFrame({"file": [f"{i}.jpg" for i in range(len(labels))], "label": labels})
+    table.index = table.index + 1000
+    train, val = split_catalog(table, val_fraction=0.3, seed=0, cap=300)
+    assert set(train.index).isdisjoint(val.index)
+    capped = {name: min(n, 300) for name, n in COUNTS.items()}
+    together = pd.concat([train, val])["label"].value_counts().to_dict()
+    assert together == capped
+    val_counts = val["label"].value_counts()
+    for name, n in capped.items():
+        # validation: about 30 % of the capped count (90 of the 300 m=2 galaxies, not 450)
+        assert abs(val_counts[name] - 0.3 * n) <= 1, (name, val_counts[name], n)
+    # the two steps are the library functions in that order
+    kept = downsample_per_class(labels, cap=300, seed=0)
+    _, val_idx = stratified_split(labels[kept], val_fraction=0.3, seed=0)
+    assert list(val.index) == list(table.index[kept[val_idx]])
+    assert list(train.index) == sorted(train.index) and list(val.index) == sorted(val.index)
+
+
+def test_split_catalog_caps_the_training_pool_only_as_an_option() -> None:
     labels = shuffled_labels()
     table = pd.DataFrame({"file": [f"{i}.jpg" for i in range(len(labels))], "label": labels})
     table.index = table.index + 1000  # an index that is not 0..n-1 must survive
-    train, val = split_catalog(table, val_fraction=0.3, seed=0, cap=300)
+    train, val = split_catalog(table, val_fraction=0.3, seed=0, cap=300, cap_scope="train")
     assert set(train.index).isdisjoint(val.index)
     train_counts = train["label"].value_counts()
     assert train_counts.max() == 300
@@ -119,8 +140,25 @@ def test_split_catalog_without_cap_keeps_everything() -> None:
     assert len(train) + len(val) == len(table)
 
 
+def test_split_catalog_strata_column_keeps_the_six_class_split_for_a_merge() -> None:
+    six = shuffled_labels()
+    merged = np.where(np.isin(six, ["3", "4"]), "3,4", six)
+    table = pd.DataFrame({"label": merged, "label_original": six})
+    for scope in ("dataset", "train"):
+        six_train, six_val = split_catalog(pd.DataFrame({"label": six}), cap=300, seed=4, cap_scope=scope)
+        train, val = split_catalog(table, cap=300, seed=4, cap_scope=scope, strata_column="label_original")
+        assert list(val.index) == list(six_val.index) and list(train.index) == list(six_train.index)
+        # stratifying by the merged label instead would cap 3,4 (326 galaxies) at 300
+        _, other_val = split_catalog(table, cap=300, seed=4, cap_scope=scope)
+        assert list(other_val.index) != list(six_val.index)
+
+
 def test_split_catalog_checks_its_input() -> None:
     with pytest.raises(SpiralArmsError, match="no column 'arms'"):
         split_catalog(pd.DataFrame({"label": ["1", "2"]}), label_column="arms")
     with pytest.raises(SpiralArmsError, match="DataFrame"):
         split_catalog(["1", "2"])
+    with pytest.raises(SpiralArmsError, match="cap_scope 'val'"):
+        split_catalog(pd.DataFrame({"label": ["1", "2"]}), cap_scope="val")
+    with pytest.raises(SpiralArmsError, match="no column 'label_original'"):
+        split_catalog(pd.DataFrame({"label": ["1", "2"]}), strata_column="label_original")

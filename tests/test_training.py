@@ -14,8 +14,10 @@ import torch
 from spiralarms.config import load_config
 from spiralarms.errors import SpiralArmsError
 from spiralarms.models.backbones import build_classifier
-from spiralarms.training import ArmClassifierModule, load_classifier, train
-from spiralarms.training.module import ADAM_EPS, CHECKPOINT_KEY
+from spiralarms.models.loading import load_classifier
+from spiralarms.models.module import ArmClassifierModule
+from spiralarms.training import train
+from spiralarms.models.module import ADAM_EPS
 from spiralarms.training.sampling import EpochShuffleSampler, SeededAugmentation, derive_seed
 
 TINY = [
@@ -60,7 +62,7 @@ def frame(history: pd.DataFrame) -> pd.DataFrame:
 
 def test_module_runs_images_or_cached_features_through_the_same_head():
     model = tiny_model()
-    module = ArmClassifierModule(model, ["a", "b", "c"], lr=1e-3)
+    module = ArmClassifierModule.from_model(model, ["a", "b", "c"], lr=1e-3)
     images = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
         from_images = module(images)
@@ -69,14 +71,14 @@ def test_module_runs_images_or_cached_features_through_the_same_head():
 
 
 def test_optimizer_is_constant_lr_adam_over_trainable_parameters_only():
-    frozen = ArmClassifierModule(tiny_model(frozen=True), ["a", "b", "c"], lr=3e-4)
+    frozen = ArmClassifierModule.from_model(tiny_model(frozen=True), ["a", "b", "c"], lr=3e-4)
     optimizer = frozen.configure_optimizers()
     assert isinstance(optimizer, torch.optim.Adam)
     (group,) = optimizer.param_groups
     assert group["lr"] == 3e-4 and group["eps"] == ADAM_EPS and group["weight_decay"] == 0
     head = {id(p) for p in frozen.model.head.parameters()}
     assert {id(p) for p in group["params"]} == head
-    trained = ArmClassifierModule(tiny_model(frozen=False), ["a", "b", "c"])
+    trained = ArmClassifierModule.from_model(tiny_model(frozen=False), ["a", "b", "c"])
     n_all = sum(1 for p in trained.parameters() if p.requires_grad)
     assert len(trained.configure_optimizers().param_groups[0]["params"]) == n_all > len(head)
 
@@ -87,7 +89,7 @@ def test_module_logs_metrics_and_keeps_validation_predictions(tmp_path):
     y = (x[:, 0] > 0).long()
     model = tiny_model(n_classes=2)
     model.head = type(model.head)(8, 2, 16)
-    module = ArmClassifierModule(model, ["neg", "pos"], lr=1e-2)
+    module = ArmClassifierModule.from_model(model, ["neg", "pos"], lr=1e-2)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
     trainer = L.Trainer(
         max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -306,11 +308,17 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
         load_classifier(tmp_path / "missing.ckpt")
 
 
-def test_checkpoint_describes_the_model(tmp_path):
-    module = ArmClassifierModule(tiny_model(), ["a", "b", "c"], model_info={"backbone": "test_efficientnet",
-                                                                            "grey": False, "crop": 32})
-    checkpoint: dict = {}
-    module.on_save_checkpoint(checkpoint)
-    info = checkpoint[CHECKPOINT_KEY]
-    assert info["classes"] == ["a", "b", "c"] and info["n_classes"] == 3
-    assert info["hidden"] == 16 and info["frozen"] is True and info["crop"] == 32
+def test_checkpoint_carries_the_model_card_and_loads_from_it_alone(tmp_path):
+    module = ArmClassifierModule.from_model(tiny_model(), ["a", "b", "c"], backbone="test_efficientnet", crop=32)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                        max_epochs=0, default_root_dir=tmp_path)
+    trainer.strategy.connect(module)
+    path = tmp_path / "m.ckpt"
+    trainer.save_checkpoint(path)
+    card = torch.load(path, weights_only=True)["hyper_parameters"]["card"]
+    assert card["classes"] == ["a", "b", "c"] and card["hidden"] == 16 and card["frozen"] is True
+    assert card["crop"] == 32 and card["backbone"] == "test_efficientnet"
+    again = ArmClassifierModule.load_from_checkpoint(path)
+    assert again.card == module.card
+    for (name, a), b in zip(module.state_dict().items(), again.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)

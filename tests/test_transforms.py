@@ -9,6 +9,9 @@ import pytest
 import torch
 
 from spiralarms.data.transforms import (
+    CenterCrop,
+    ReflectZoom,
+    affine_reflect,
     build_eval_transform,
     build_train_transform,
     center_crop,
@@ -179,14 +182,57 @@ def test_zoom_scales_the_apparent_size_within_twenty_percent() -> None:
 
 
 def test_augmenting_before_the_crop_keeps_real_sky_in_the_corners() -> None:
+    # a bright disc on sky 0.5, just inside the crop: cropping first brings it into the
+    # rotated corners by reflection (Keras' fill); augmenting the frame first does not
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE] - (SIDE - 1) / 2
+    image = np.where(np.hypot(yy, xx) < 100, 1.0, 0.5).astype(np.float32)[:, :, None].repeat(3, axis=2)
+    before = build_train_transform(augment_before_crop=True, zoom=0.0)
+    after = build_train_transform(augment_before_crop=False, zoom=0.0)
+    corner = (slice(0, 20), slice(0, 20))
+    torch.manual_seed(0)
+    assert all(float(before(image)[0][corner].max()) == pytest.approx(0.5, abs=1e-4) for _ in range(10))
+    torch.manual_seed(0)
+    assert any(float(after(image)[0][corner].max()) > 0.9 for _ in range(10))
+    # never the constant 0 that torchvision would fill with
     flat = np.full((SIDE, SIDE, 3), 0.5, dtype=np.float32)
-    before = build_train_transform(augment_before_crop=True)
+    torch.manual_seed(0)
+    assert all(float(after(flat).min()) > 0.49 for _ in range(10))
+
+
+def test_paper_order_is_crop_rotate_flip_zoom_with_reflect_fill() -> None:
     after = build_train_transform(augment_before_crop=False)
+    names = [type(t).__name__ for t in after.transforms]
+    assert names == ["ToTensor", "CenterCrop", "ReflectRotation", "RandomHorizontalFlip", "RandomVerticalFlip",
+                     "ReflectZoom", "Clamp"]
+
+
+def test_affine_reflect_mirrors_about_the_last_pixel_edge_as_keras() -> None:
+    """Keras' fill_mode="reflect": (d c b a | a b c d | d c b a)."""
+    row = torch.tensor([0.0, 1.0, 2.0, 3.0])
+    image = row.repeat(4, 1)[None]  # (1, 4, 4), columns a b c d
+    # zoom out by 2: output pixels sample the input at -3, -1, 1, 3 half-pixels from the
+    # centre, i.e. pixel positions -1.5, 0.5, 2.5, 4.5; -1.5 mirrors to 0.5 and 4.5 to 2.5
+    out = affine_reflect(image, zoom=2.0)
+    torch.testing.assert_close(out[0, 1], torch.tensor([0.5, 0.5, 2.5, 2.5]))
+    # identity and a quarter turn need no interpolation
+    torch.testing.assert_close(affine_reflect(image), image)
+    turned = affine_reflect(image, angle=90.0)
+    assert torch.allclose(turned, torch.rot90(image, 1, dims=(-2, -1)), atol=1e-5) or torch.allclose(
+        turned, torch.rot90(image, -1, dims=(-2, -1)), atol=1e-5)
+    # a 45-degree turn of a 4x4 crop reaches outside it: filled from the image, not 0
+    assert float(affine_reflect(image + 1.0, angle=45.0).min()) >= 1.0 - 1e-5
+
+
+def test_reflect_zoom_draws_keras_factors() -> None:
+    image = radial(radius=60)
+    crop = CenterCrop(224)(to_tensor(image))
+    base_area = float(crop[0].sum())
     torch.manual_seed(0)
-    assert all(float(before(flat).min()) > 0.49 for _ in range(20))
-    torch.manual_seed(0)
-    # cropping first leaves the fill value (0, dark sky) in rotated corners
-    assert any(float(after(flat).min()) == 0.0 for _ in range(20))
+    zoom = ReflectZoom(0.2)
+    # zoom factor f samples f times farther out: a disc looks 1/f as large
+    sizes = np.array([np.sqrt(float(zoom(crop)[0].sum()) / base_area) for _ in range(100)])
+    assert np.all(sizes >= 1 / 1.2 - 0.02) and np.all(sizes <= 1 / 0.8 + 0.02)
+    assert (sizes < 0.9).any() and (sizes > 1.1).any()
 
 
 def test_flips_only_give_the_four_exact_flips() -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import warnings
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -38,6 +40,7 @@ def user_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        warnings.formatwarning = _one_line_warning
         try:
             return func(*args, **kwargs)
         except SpiralArmsError as exc:
@@ -46,11 +49,21 @@ def user_errors(func):
             _fail(f"{exc.filename or exc}: no such file or directory")
         except PermissionError as exc:
             _fail(f"{exc.filename or exc}: permission denied")
+        except OSError as exc:  # the filesystem said no: full disk, not a folder, read-only, ...
+            where = exc.filename or "output"
+            if exc.errno == 28:
+                _fail(f"{where}: no space left on the device")
+            _fail(f"{where}: {exc.strerror or exc}")
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(code=130) from None
 
     return wrapper
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings as one line, ``warning: ...``, without the source line."""
+    return "warning: " + " ".join(str(message).split()) + "\n"
 
 
 def _version_callback(value: bool) -> None:
@@ -199,7 +212,7 @@ def train(
     if json_out:
         typer.echo(json.dumps(result.metrics))
         return
-    from spiralarms.evaluation.report import metrics_markdown
+    from spiralarms.evaluation.evaluation_report import metrics_markdown
 
     typer.echo(metrics_markdown(result.metrics))
     typer.echo(f"run folder: {out} (best checkpoint {result.checkpoint})")
@@ -256,7 +269,9 @@ def _quiet_lightning() -> None:
     """Keep Lightning's start-up tips off the terminal; warnings and errors still show."""
     import logging
 
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero"):
+    from spiralarms.logs import LIGHTNING_LOGGERS
+
+    for name in LIGHTNING_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
@@ -276,54 +291,135 @@ def evaluate(
     if json_out:
         typer.echo(json.dumps(metrics))
         return
-    from spiralarms.evaluation.report import metrics_markdown
+    from spiralarms.evaluation.evaluation_report import metrics_markdown
 
     typer.echo(metrics_markdown(metrics))
     typer.echo(f"wrote metrics.json, metrics.md and confusion matrices to {out or run}")
 
 
+class Accelerator(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    gpu = "gpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "32-true"
+    bf16_mixed = "bf16-mixed"
+    fp16_mixed = "16-mixed"
+    bf16 = "bf16-true"
+    fp16 = "16-true"
+
+
+class Decoder(str, Enum):
+    auto = "auto"
+    torchvision = "torchvision"
+    pillow = "pillow"
+    nvjpeg = "nvjpeg"
+
+
+def _devices(value: str) -> int | str:
+    """``--devices``: "auto", a count (-1 for all) or a list of indices such as "0,1"."""
+    text = value.strip()
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 @app.command()
 @user_errors
 def predict(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint (.ckpt) or a run folder (its best checkpoint is used).")],
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="A folder of images, or a catalogue with a file or id column.")],
-    out: Annotated[Path, typer.Option(help="Output table: .parquet or .csv (by suffix).")],
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 64,
-    workers: Annotated[int, typer.Option(min=0, help="Image-decoding worker processes.")] = 0,
-    chunk_size: Annotated[int, typer.Option(min=1, help="Rows per part file (bounds memory; the unit of resumption).")] = 4096,
-    tta: Annotated[int, typer.Option(min=1, max=8, help="Test-time augmentation views (1 = off, the paper's setting).")] = 1,
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="A checkpoint (.ckpt), a run folder, an exported model folder, or hf-hub:owner/name.")],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="A folder of cutouts (JPEG, PNG, FITS), a catalogue (CSV, Parquet, FITS) with a file or id column, or a prepared store.")],
+    out: Annotated[Path, typer.Option(help="Output: a .parquet or .csv file, or a folder (no table suffix) for a Parquet dataset.")],
+    batch_size: Annotated[int, typer.Option(min=1, help="Cutouts per forward pass.")] = 64,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding worker processes (default: half the cores on a CPU, up to 8 per GPU).")] = None,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Rows per part file (the unit of writing and of resumption).")] = 4096,
+    tta: Annotated[int, typer.Option(min=1, max=8, help="Test-time augmentation: exact rotations and flips averaged (1 = off, the paper's setting).")] = 1,
     image_dir: Annotated[Optional[Path], typer.Option(help="Folder of the images named by a catalogue's ids or mapping.")] = None,
     mapping: Annotated[Optional[Path], typer.Option(help="GZ2 filename mapping table (objid, sample, asset_id).")] = None,
-    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Reuse the finished parts of an interrupted run.")] = True,
+    recursive: Annotated[bool, typer.Option("--recursive", help="Descend into sub-folders of a folder input.")] = False,
+    crop: Annotated[Optional[int], typer.Option(min=1, help="Centre crop (default: the model's; a different value is warned about).")] = None,
+    grey: Annotated[Optional[bool], typer.Option("--grey/--colour", help="Grey or colour input (default: the model's).", show_default=False)] = None,
+    min_confidence: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Leave 'label' empty where the top probability is below this (probabilities are kept).")] = None,
+    accelerator: Annotated[Accelerator, typer.Option(help="Where to run.")] = Accelerator.auto,
+    devices: Annotated[str, typer.Option(help="Devices: auto, a count (-1 for all) or indices such as 0,1.")] = "auto",
+    num_nodes: Annotated[int, typer.Option(min=1, help="Nodes of a cluster run (torchrun, SLURM srun).")] = 1,
+    strategy: Annotated[str, typer.Option(help="Lightning strategy: auto, ddp, ddp_spawn, ...")] = "auto",
+    precision: Annotated[Precision, typer.Option(help="auto: bf16 mixed on GPUs that have it, fp32 on CPUs.")] = Precision.auto,
+    channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last", help="Channels-last memory layout (faster convolutions).")] = True,
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the network first (slow start; for long runs).")] = False,
+    decoder: Annotated[Decoder, typer.Option(help="JPEG decoder: auto takes nvJPEG on a GPU, torchvision (libjpeg-turbo) on a CPU.")] = Decoder.auto,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Reuse the finished parts of an interrupted run of the same model, input and settings.")] = True,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an output made by another model, input or settings.")] = False,
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Let an old checkpoint of your own unpickle Python objects (can run code: never for files from others).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Predict arm-number probabilities for every input; unreadable inputs keep their row with an error."""
-    from spiralarms.predict import predict_table, prediction_inputs
-    from spiralarms.training import load_classifier
+    from spiralarms.predictions import load_model
+    from spiralarms.predictions import predict as run_prediction
 
-    model, info = load_classifier(checkpoint)
-    inputs = prediction_inputs(input_path, image_dir=image_dir, mapping=mapping)
-    summary = predict_table(
-        model,
-        inputs,
+    _quiet_lightning()
+    summary = run_prediction(
+        load_model(model, allow_pickle=allow_pickle) if allow_pickle else model,
+        input_path,
         out,
-        classes=info["classes"],
-        crop=info["crop"],
-        grey=info["grey"],
         batch_size=batch_size,
         num_workers=workers,
-        chunk_size=chunk_size,
+        shard_rows=chunk_size,
         tta=tta,
-        resume=resume,
+        image_dir=str(image_dir) if image_dir is not None else None,
+        mapping=str(mapping) if mapping is not None else None,
+        recursive=recursive,
+        crop=crop,
+        grey=grey,
+        min_confidence=min_confidence,
+        accelerator=accelerator.value,
+        devices=_devices(devices),
+        num_nodes=num_nodes,
+        strategy=strategy,
+        precision=None if precision is Precision.auto else precision.value,
+        channels_last=channels_last,
+        compile=compile_model,
+        decoder=decoder.value,
+        overwrite=overwrite or not resume,
         progress=not json_out,
     )
+    if not summary.is_global_zero:
+        return
     if json_out:
         typer.echo(json.dumps(summary.to_dict()))
         return
+    state = "already up to date: " if summary.up_to_date else "wrote "
     typer.echo(
-        f"wrote {summary.n_inputs} rows to {summary.out} ({summary.n_errors} unreadable, kept with their error)"
+        f"{state}{summary.n_inputs} rows in {summary.out} ({summary.n_errors} unreadable, kept with their error"
+        + (f"; {summary.n_resumed} resumed" if summary.n_resumed and not summary.up_to_date else "")
+        + ")"
     )
     typer.echo("  " + ", ".join(f"m={k}: {v}" for k, v in summary.counts.items()))
+
+
+@app.command()
+@user_errors
+def export(
+    model: Annotated[str, typer.Argument(metavar="RUN", help="A run folder or checkpoint.")],
+    out: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to write: model.safetensors, config.json, README.md.")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an exported model already there.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Export a trained model as a hub-ready folder (upload it with huggingface-cli upload)."""
+    from spiralarms.predictions import export_model, load_model
+
+    folder = export_model(model, out, overwrite=overwrite)
+    if json_out:
+        loaded = load_model(folder)
+        typer.echo(json.dumps({"out": str(folder), "fingerprint": loaded.fingerprint, "card": loaded.card.to_dict()}))
+        return
+    typer.echo(f"wrote {folder}/model.safetensors, config.json and README.md; predict with it: spiralarms predict {folder} INPUT --out FILE")
 
 
 def _register_plain_commands() -> None:
@@ -333,7 +429,7 @@ def _register_plain_commands() -> None:
     from spiralarms.cli_mass import mass, mpajhu_fetch
     from spiralarms.cli_reproduce import reproduce
 
-    app.add_typer(make_data_app(user_errors), name="data", help="Fetch and index real data: GZ2 (Hart 2016 + Zenodo images) or Kaggle.")
+    app.add_typer(make_data_app(user_errors), name="data", help="Fetch and index real data: GZ2 (Willett 2013 or Hart 2016 votes + Zenodo images) or Kaggle.")
     app.command()(user_errors(prepare))
     app.command("explain")(user_errors(explain))
     app.command("reproduce")(user_errors(_quietly(reproduce)))

@@ -29,8 +29,9 @@ def _echo_data_summary(summary: dict, json_out: bool) -> None:
     for name in summary["downloaded"]:
         record = summary["files"][name]
         typer.echo(f"downloaded {name}: {record['size']} bytes, sha256 {record['sha256']}")
+    table = f" (vote table {summary['table']})" if summary.get("table") else ""
     typer.echo(
-        f"{summary['catalog']}: {summary['rows']} galaxies, {summary['images_found']} with an image, "
+        f"{summary['catalog']}: {summary['rows']} galaxies{table}, {summary['images_found']} with an image, "
         f"{summary['missing']} without (listed in {summary['missing_list']})"
     )
 
@@ -43,20 +44,29 @@ def gz2(
     source: Annotated[
         Optional[str],
         typer.Option(
-            help="Mirror base URL (files at BASE/<name>) or a local folder holding gz2_hart16.csv.gz, "
-            "gz2_filename_mapping.csv and images_gz2.zip (used in place). Default: the public addresses."
+            help="Mirror base URL (files at BASE/<name>) or a local folder holding the vote table "
+            "(zoo2MainSpecz.csv.gz, or gz2_hart16.csv.gz with --table hart16), gz2_filename_mapping.csv and "
+            "images_gz2.zip (used in place). Default: the public addresses."
         ),
     ] = None,
+    table: Annotated[
+        str,
+        typer.Option(
+            help="GZ2 vote table: willett13 (the paper's: Willett et al. 2013 zoo2MainSpecz, weighted and "
+            "debiased fractions) or hart16 (Hart et al. 2016, the newer debiasing the paper does not use). "
+            "Recorded in manifest.json."
+        ),
+    ] = "willett13",
     remove_zip: Annotated[
         bool,
         typer.Option("--remove-zip", help="Delete the downloaded images_gz2.zip once its images are extracted."),
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
-    """Fetch the Galaxy Zoo 2 table, images and filename mapping; write catalog.parquet."""
+    """Fetch the Galaxy Zoo 2 vote table, images and filename mapping; write catalog.parquet."""
     from spiralarms.acquire.gz2 import fetch_gz2
 
-    summary = fetch_gz2(root, source, progress=not json_out, remove_archive=remove_zip)
+    summary = fetch_gz2(root, source, table=table, progress=not json_out, remove_archive=remove_zip)
     _echo_data_summary(summary, json_out)
 
 

@@ -18,6 +18,10 @@ def explain(
         Path,
         typer.Argument(help="A run folder from 'spiralarms train' (or, with --images, a checkpoint file)."),
     ],
+    more_images: Annotated[
+        Optional[list[Path]],
+        typer.Argument(metavar="[IMAGE]...", help="More image files to explain (so that --images a b c works).", show_default=False),
+    ] = None,
     images: Annotated[
         Optional[list[Path]],
         typer.Option("--images", help="Explain these image files instead of the validation set (repeatable)."),
@@ -58,7 +62,7 @@ def explain(
 
     summary = explain_run(
         run,
-        images=images or None,
+        images=[*(images or []), *(more_images or [])] or None,
         out=out,
         n_per_class=n_per_class,
         noise=noise,

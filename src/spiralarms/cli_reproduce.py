@@ -48,7 +48,7 @@ def reproduce(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary at the end.")] = False,
 ) -> None:
-    """Reproduce Figure 5, Table 3, section 5.1 and Figure 7; rerunning skips finished runs."""
+    """Reproduce Figures 5, 6, 7 and 13, Table 3 and section 5.1, with the paper's protocol; rerunning skips finished runs."""
     from spiralarms.experiments import load_reproduce_config, run_reproduction
     from spiralarms.experiments.settings import split_overrides
 

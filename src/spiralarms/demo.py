@@ -93,7 +93,7 @@ def run_demo(
     from spiralarms.data.synthetic import synthesize_dataset
     from spiralarms.evaluation.evaluate import evaluate_run
     from spiralarms.evaluation.figures import plot_example_grid
-    from spiralarms.evaluation.report import metrics_markdown
+    from spiralarms.evaluation.evaluation_report import metrics_markdown
     from spiralarms.training import train
 
     if n_per_class < 5:

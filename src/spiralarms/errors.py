@@ -36,3 +36,7 @@ class ImageReadError(SpiralArmsError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class SpiralArmsWarning(UserWarning):
+    """Something the user should know that does not stop the work (printed on one line)."""

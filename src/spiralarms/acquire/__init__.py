@@ -1,7 +1,8 @@
 """Real data: fetch Galaxy Zoo 2 and import the Kaggle Galaxy Challenge files.
 
-- :func:`fetch_gz2`: the paper's data (Hart et al. 2016 table, GZ2 images and their
-  filename mapping) from the public addresses in :mod:`spiralarms.acquire.sources`,
+- :func:`fetch_gz2`: the paper's data (the Willett et al. 2013 vote table, or the
+  Hart et al. 2016 one with ``table="hart16"``, the GZ2 images and their filename
+  mapping) from the public addresses in :mod:`spiralarms.acquire.sources`,
   a mirror, or a local folder; resumable, checksummed, recorded in ``manifest.json``.
 - :func:`import_kaggle`: the Kaggle training set from the folder the user
   downloaded it to.
@@ -11,13 +12,16 @@ Both write ``ROOT/catalog.parquet`` (the catalogue with a ``file`` column) and
 """
 
 from spiralarms.acquire.download import download, file_checksums
-from spiralarms.acquire.gz2 import build_gz2_catalog, fetch_gz2
+from spiralarms.acquire.gz2 import build_gz2_catalog, fetch_gz2, recorded_vote_table
 from spiralarms.acquire.kaggle import build_kaggle_catalog, import_kaggle
-from spiralarms.acquire.sources import GZ2_FILES, RemoteFile
+from spiralarms.acquire.sources import DEFAULT_GZ2_TABLE, GZ2_TABLES, RemoteFile, gz2_files
 
 __all__ = [
-    "GZ2_FILES",
+    "DEFAULT_GZ2_TABLE",
+    "GZ2_TABLES",
     "RemoteFile",
+    "gz2_files",
+    "recorded_vote_table",
     "build_gz2_catalog",
     "build_kaggle_catalog",
     "download",

@@ -94,7 +94,7 @@ def extract_images(archive, dest, suffixes: tuple[str, ...] = IMAGE_SUFFIXES, pr
         If the archive cannot be read, a member is corrupt (bad CRC), two members
         share a base name, or ``dest`` cannot be written.
     """
-    from tqdm.auto import tqdm
+    from spiralarms.logs import progress_bar
 
     archive, dest = Path(archive), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -111,7 +111,7 @@ def extract_images(archive, dest, suffixes: tuple[str, ...] = IMAGE_SUFFIXES, pr
                     f"{archive}: members {seen[name]!r} and {info.filename!r} have the same file name {name!r}"
                 )
             seen[name] = info.filename
-        for info in tqdm(members, desc=f"extracting {archive.name}", unit="file", disable=not progress):
+        for info in progress_bar(members, enabled=progress, desc=f"extracting {archive.name}", unit="file"):
             name = _base_name(info)
             if present.get(name) == info.file_size:
                 skipped += 1

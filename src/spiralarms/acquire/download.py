@@ -28,10 +28,12 @@ from urllib.request import Request, urlopen
 from spiralarms import __version__
 from spiralarms.errors import SpiralArmsError
 
-__all__ = ["download", "file_checksums", "verify_checksums", "PART_SUFFIX", "USER_AGENT"]
+__all__ = ["download", "file_checksums", "verify_checksums", "accepted", "PART_SUFFIX", "UNVERIFIED_SUFFIX", "USER_AGENT"]
 
 #: Suffix of a file being downloaded.
 PART_SUFFIX = ".part"
+#: Suffix of a whole download whose checksum did not match (kept, never used as is).
+UNVERIFIED_SUFFIX = ".unverified"
 
 #: Sent with every request, so that servers can tell what is asking.
 USER_AGENT = f"spiralarms/{__version__} (Python urllib)"
@@ -69,16 +71,10 @@ class _Digests:
 
 
 def _progress_bar(total: int | None, initial: int, desc: str, enabled: bool, unit: str = "B"):
-    from tqdm.auto import tqdm
+    from spiralarms.logs import progress_bar
 
-    return tqdm(
-        total=total,
-        initial=initial,
-        desc=desc,
-        unit=unit,
-        unit_scale=True,
-        unit_divisor=1024,
-        disable=not enabled,
+    return progress_bar(
+        enabled=enabled, total=total, initial=initial, desc=desc, unit=unit, unit_scale=True, unit_divisor=1024,
         leave=True,
     )
 
@@ -152,6 +148,23 @@ def verify_checksums(name: str, found: dict, size=None, md5=None, sha256=None) -
         if expected is not None and found[algorithm] != expected.lower():
             return f"{name}: {algorithm} {found[algorithm]} differs from the expected {expected.lower()}"
     return None
+
+
+def accepted(found: dict, accept) -> bool:
+    """Whether a file's checksums are among the ones a user accepted (``"md5:HEX"``, ``"sha256:HEX"``)."""
+    for item in accept or ():
+        algorithm, _, value = str(item).partition(":")
+        if algorithm in ("md5", "sha256") and found.get(algorithm) == value.strip().lower():
+            return True
+    return False
+
+
+def _unverified_message(name, url, found, size, md5, sha256, unverified: Path) -> str:
+    mismatch = verify_checksums(name, found, size=size, md5=md5, sha256=sha256)
+    return (
+        f"{mismatch} (from {url}); kept as {unverified.name}; if you trust it, run again with "
+        f"--accept-checksum md5:{found['md5']}, or delete it to download again"
+    )
 
 
 def _truncate(part: Path) -> None:
@@ -289,6 +302,7 @@ def download(
     backoff: float = 1.0,
     timeout: float = 60.0,
     chunk_size: int = _BLOCK,
+    accept=(),
 ) -> dict:
     """Download ``url`` to ``dest``, resuming a partial ``dest.part`` and verifying it.
 
@@ -314,6 +328,15 @@ def download(
         Socket timeout in seconds.
     chunk_size : int, default 1 MiB
         Bytes read per call.
+    accept : iterable of str
+        Checksums to accept besides the expected ones, as ``"md5:HEX"`` or
+        ``"sha256:HEX"``: for a file whose published checksum is stale (public
+        loaders have used two MD5 values for the GZ2 images archive).
+
+    A whole download whose size or checksum does not match is kept as
+    ``dest.unverified`` (a 3 GB archive is not fetched again); the error says what
+    was expected and found. A later call checks that file first: accepted (its
+    checksum given in ``accept``, or now matching) it becomes ``dest``.
 
     Returns
     -------
@@ -327,12 +350,21 @@ def download(
     ------
     SpiralArmsError
         On an HTTP error, an unreachable host, a transfer that keeps breaking off
-        (the ``.part`` is kept for the next run), or a size or checksum mismatch (the
-        ``.part`` is removed and nothing is written under the final name).
+        (the ``.part`` is kept for the next run), or a size or checksum mismatch
+        (kept as ``dest.unverified``; nothing is written under the final name).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + PART_SUFFIX)
+    unverified = dest.with_name(dest.name + UNVERIFIED_SUFFIX)
+    if unverified.is_file():
+        found = file_checksums(unverified, progress=progress)
+        if verify_checksums(dest.name, found, size=size, md5=md5, sha256=sha256) is None or accepted(found, accept):
+            os.replace(unverified, dest)
+            _fsync_dir(dest.parent)
+            return {"file": dest.name, "source": url, **found, "fetched": _now(), "resumed_from": found["size"],
+                    "accepted": not accepted(found, ()) and accepted(found, accept)}
+        raise SpiralArmsError(_unverified_message(dest.name, url, found, size, md5, sha256, unverified))
     state = _State(part.stat().st_size if part.is_file() else 0, _Digests())
     resumed_from = state.offset
     failures = restarts = 0
@@ -359,9 +391,9 @@ def download(
                 raise SpiralArmsError(f"{dest.name}: {url} does not answer byte ranges consistently")
     found = {"size": state.offset, **state.digests.hexdigests()}
     mismatch = verify_checksums(dest.name, found, size=size, md5=md5, sha256=sha256)
-    if mismatch is not None:
-        part.unlink(missing_ok=True)
-        raise SpiralArmsError(f"{mismatch} (from {url}); the download was removed: run again to retry")
+    if mismatch is not None and not accepted(found, accept):
+        os.replace(part, unverified)
+        raise SpiralArmsError(_unverified_message(dest.name, url, found, size, md5, sha256, unverified))
     os.replace(part, dest)
     _fsync_dir(dest.parent)
     return {"file": dest.name, "source": url, **found, "fetched": _now(), "resumed_from": resumed_from}

@@ -2,27 +2,31 @@
 
 :func:`fetch_gz2` puts into ``ROOT``:
 
-- ``gz2_hart16.csv.gz``, ``gz2_filename_mapping.csv`` and ``images_gz2.zip``
-  (addresses in :mod:`spiralarms.acquire.sources`), downloaded with resume and
-  checksum checks, or read in place from a local folder (``source=DIR``);
+- a GZ2 vote table, ``gz2_filename_mapping.csv`` and ``images_gz2.zip`` (addresses in
+  :mod:`spiralarms.acquire.sources`), downloaded with resume and checksum checks, or
+  read in place from a local folder (``source=DIR``). The vote table is the paper's,
+  the Willett et al. (2013) main sample ``zoo2MainSpecz.csv.gz`` (``table="willett13"``,
+  the default), or the Hart et al. (2016) ``gz2_hart16.csv.gz`` (``table="hart16"``);
 - ``images/<asset_id>.jpg``: the images, extracted once;
-- ``catalog.parquet``: the Hart et al. (2016) table in the GZ2 schema with a
-  ``file`` column (``images/<asset_id>.jpg``, relative to ``ROOT`` so that the folder
-  can move). Galaxies without an image keep their row with an empty ``file``: the
-  clean-sample cuts still see them, and :func:`spiralarms.data.store.prepare_store`
-  reports them;
+- ``catalog.parquet``: the vote table in the GZ2 schema with a ``file`` column
+  (``images/<asset_id>.jpg``, relative to ``ROOT`` so that the folder can move).
+  Galaxies without an image keep their row with an empty ``file``: the clean-sample
+  cuts still see them, and :func:`spiralarms.data.store.prepare_store` reports them;
 - ``missing.csv``: ``id`` and ``reason`` of every galaxy without an image (no row in
   the mapping, or its image is not in the archive; the Galaxy Zoo team notes that
   about 0.08 % of the table has no image);
-- ``manifest.json``: source, size, checksums and time of every file, the extraction
-  and the catalogue (see :mod:`spiralarms.acquire.manifest`).
+- ``manifest.json``: source, size, checksums and time of every file, the vote table
+  chosen (``"table": {"name", "file", "reference"}``), the extraction and the
+  catalogue (see :mod:`spiralarms.acquire.manifest`).
 
-A second run with everything in place reads only the manifest and the sizes and times
-of two files: it opens no network connection.
+A second run with everything in place (and the same table) reads only the manifest
+and the sizes and times of two files: it opens no network connection. Asking for the
+other table fetches it and rebuilds ``catalog.parquet``; the images are reused.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -33,6 +37,7 @@ from spiralarms.acquire.archive import extract_images
 from spiralarms.acquire.download import PART_SUFFIX, download, file_checksums, verify_checksums
 from spiralarms.acquire.manifest import (
     CATALOG,
+    MANIFEST,
     IMAGES_DIR,
     MISSING,
     local_file_record,
@@ -48,7 +53,7 @@ from spiralarms.catalog import schema as sch
 from spiralarms.catalog.readers import read_catalog, resolve_image_paths
 from spiralarms.errors import SpiralArmsError
 
-__all__ = ["fetch_gz2", "build_gz2_catalog", "summary_of"]
+__all__ = ["fetch_gz2", "build_gz2_catalog", "summary_of", "recorded_vote_table", "check_table"]
 
 _URL_SCHEMES = ("http://", "https://", "file://")
 
@@ -57,20 +62,59 @@ def _is_url(source: str) -> bool:
     return str(source).lower().startswith(_URL_SCHEMES)
 
 
-def _remote_files(source) -> tuple[sources.RemoteFile, ...]:
+def check_table(table: str) -> str:
+    """``table`` if it names a GZ2 vote table of :data:`~spiralarms.acquire.sources.GZ2_TABLES`.
+
+    Raises
+    ------
+    SpiralArmsError
+        Otherwise, naming the choices.
+    """
+    if table not in sources.GZ2_TABLES:
+        raise SpiralArmsError(f"--table {table!r}: choose {' or '.join(sources.GZ2_TABLES)}")
+    return table
+
+
+def _remote_files(source, table: str) -> tuple[sources.RemoteFile, ...]:
     if source is None:
-        return sources.GZ2_FILES
-    return tuple(f.at(str(source)) for f in sources.GZ2_FILES)
+        return sources.gz2_files(table)
+    return tuple(f.at(str(source)) for f in sources.gz2_files(table))
 
 
-def _local_folder(source) -> Path:
+def _local_folder(source, table: str) -> Path:
     folder = Path(source).expanduser()
     if not folder.is_dir():
         raise SpiralArmsError(
             f"--source {source}: no such folder (give a folder holding "
-            f"{', '.join(f.filename for f in sources.GZ2_FILES)}, or an http(s):// mirror)"
+            f"{', '.join(f.filename for f in sources.gz2_files(table))}, or an http(s):// mirror)"
         )
     return folder
+
+
+def recorded_vote_table(catalog) -> str | None:
+    """The vote table named in the manifest beside a catalogue (``willett13``, ``hart16``).
+
+    Parameters
+    ----------
+    catalog : str or path-like
+        ``ROOT/catalog.parquet`` (or any file or folder whose folder may hold a
+        ``manifest.json`` of ``spiralarms data gz2``).
+
+    Returns
+    -------
+    str or None
+        ``None`` when there is no readable GZ2 manifest there, or it names no table.
+    """
+    path = Path(catalog).expanduser()
+    folder = path if path.is_dir() else path.parent
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("dataset") != "gz2":
+        return None
+    table = manifest.get("table")
+    return table.get("name") if isinstance(table, dict) else None
 
 
 def _obtain_remote(
@@ -119,14 +163,15 @@ def summary_of(root, manifest: dict, up_to_date: bool, downloaded=()) -> dict:
     Returns
     -------
     dict
-        ``{"root", "dataset", "catalog", "missing_list", "rows", "images_found",
-        "missing", "images", "up_to_date", "downloaded", "files"}``.
+        ``{"root", "dataset", "table", "catalog", "missing_list", "rows",
+        "images_found", "missing", "images", "up_to_date", "downloaded", "files"}``.
     """
     root = Path(root)
     catalog = manifest.get("catalog", {})
     return {
         "root": str(root),
         "dataset": manifest.get("dataset"),
+        "table": (manifest.get("table") or {}).get("name"),
         "catalog": str(root / CATALOG),
         "missing_list": str(root / MISSING),
         "rows": int(catalog.get("rows", 0)),
@@ -146,6 +191,7 @@ def fetch_gz2(
     root,
     source=None,
     *,
+    table: str = sources.DEFAULT_GZ2_TABLE,
     progress: bool = True,
     remove_archive: bool = False,
     retries: int = 3,
@@ -164,6 +210,10 @@ def fetch_gz2(
         address of a mirror serving ``BASE/<filename>``; or a local folder holding
         the three files, which are then used in place (checksummed and recorded with
         their path, not copied: the 3 GB archive is not duplicated).
+    table : {"willett13", "hart16"}, default "willett13"
+        The vote table: the paper's Willett et al. (2013) ``zoo2MainSpecz.csv.gz``,
+        or the Hart et al. (2016) ``gz2_hart16.csv.gz``. Recorded in the manifest;
+        a folder built from the other table gets its catalogue rebuilt.
     progress : bool, default True
         Show progress bars (bytes for downloads and checksums, files for extraction).
     remove_archive : bool, default False
@@ -184,18 +234,20 @@ def fetch_gz2(
         If a source file is missing, a download fails or a checksum differs (the
         message names the file), or the table cannot be read.
     """
+    table = check_table(table)
     root = Path(root).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(root, "gz2")
-    if outputs_up_to_date(root, manifest):
+    same_table = (manifest.get("table") or {}).get("name") == table
+    if same_table and outputs_up_to_date(root, manifest):
         return summary_of(root, manifest, up_to_date=True)
 
     files = manifest["files"]
     local = source is not None and not _is_url(str(source))
-    folder = _local_folder(source) if local else None
+    folder = _local_folder(source, table) if local else None
     images = manifest.get("images", {})
     downloaded = []
-    for remote in _remote_files(None if local else source):
+    for remote in _remote_files(None if local else source, table):
         name = remote.filename
         if name == sources.GZ2_IMAGES.filename and images.get("complete") and (root / IMAGES_DIR).is_dir():
             continue  # extracted already: the archive is not needed again
@@ -229,13 +281,19 @@ def fetch_gz2(
             (root / sources.GZ2_IMAGES.filename).unlink(missing_ok=True)
             (root / (sources.GZ2_IMAGES.filename + PART_SUFFIX)).unlink(missing_ok=True)
 
-    table, missing = build_gz2_catalog(
-        _file_path(root, files[sources.GZ2_TABLE.filename]),
+    vote_table = sources.GZ2_TABLES[table]
+    catalog, missing = build_gz2_catalog(
+        _file_path(root, files[vote_table.filename]),
         _file_path(root, files[sources.GZ2_MAPPING.filename]),
         image_dir,
         root,
     )
-    manifest["catalog"] = write_catalog_outputs(root, table, missing)
+    manifest["catalog"] = write_catalog_outputs(root, catalog, missing)
+    manifest["table"] = {
+        "name": table,
+        "file": vote_table.filename,
+        "reference": sources.GZ2_TABLE_REFERENCES[table],
+    }
     write_manifest(root, manifest)
     return summary_of(root, manifest, up_to_date=False, downloaded=downloaded)
 
@@ -262,7 +320,7 @@ def build_gz2_catalog(table_path, mapping_path, image_dir, root) -> tuple[pd.Dat
     Parameters
     ----------
     table_path : str or path-like
-        ``gz2_hart16.csv.gz`` (or any GZ2-schema table).
+        ``zoo2MainSpecz.csv.gz``, ``gz2_hart16.csv.gz`` (or any GZ2-schema table).
     mapping_path : str or path-like
         ``gz2_filename_mapping.csv``.
     image_dir : str or path-like

@@ -4,9 +4,17 @@ All addresses are kept here, in one place, so that a mirror or a moved file mean
 edit. The paper's data (Lee, Soo & Sharoni, section 2) is the Galaxy Zoo 2 main
 sample:
 
-- the Hart et al. (2016) table of GZ2 vote fractions (``gz2_hart16.csv.gz``,
-  "GZ2 - Table 1 - Normal-depth sample with new debiasing method", linked from
-  https://data.galaxyzoo.org);
+- a GZ2 vote table, one of :data:`GZ2_TABLES`:
+
+  - ``willett13`` (the default, the paper's): the Willett et al. (2013) main sample
+    with spectroscopic redshifts, ``zoo2MainSpecz.csv.gz`` (id ``dr7objid``; per
+    answer ``_count``, ``_weight``, ``_fraction``, ``_weighted_fraction``,
+    ``_debiased``, ``_flag``), linked from https://data.galaxyzoo.org. Its weighted
+    and debiased fractions are the ones section 2 uses;
+  - ``hart16``: the Hart et al. (2016) table with the newer redshift debiasing
+    (``gz2_hart16.csv.gz``, "GZ2 - Table 1 - Normal-depth sample with new debiasing
+    method"), which the paper says it does not use;
+
 - the 243,434 subject images of the "original" GZ2 sample, 424 x 424 px JPEGs
   (``images_gz2.zip``) and the table that names them (``gz2_filename_mapping.csv``:
   ``objid``, ``sample``, ``asset_id``; 355,990 rows), both in Zenodo record 3565489
@@ -15,7 +23,7 @@ sample:
 The MD5 sums of the two Zenodo files are the ones Zenodo lists for the record, as
 public loaders check them (for the images, M. Walmsley's ``pytorch-galaxy-datasets``
 used by Zoobot); no size is recorded because none could be confirmed.
-The Hart table has no published checksum: the one computed on download is recorded
+The vote tables have no published checksum: the one computed on download is recorded
 in the manifest instead.
 
 The Kaggle "Galaxy Zoo - The Galaxy Challenge" files have no public download address
@@ -29,10 +37,14 @@ from dataclasses import dataclass, replace
 
 __all__ = [
     "RemoteFile",
-    "GZ2_TABLE",
+    "WILLETT13_TABLE",
+    "HART16_TABLE",
+    "GZ2_TABLES",
+    "GZ2_TABLE_REFERENCES",
+    "DEFAULT_GZ2_TABLE",
     "GZ2_MAPPING",
     "GZ2_IMAGES",
-    "GZ2_FILES",
+    "gz2_files",
     "GZ2_N_IMAGES",
     "GZ2_MAPPING_ROWS",
     "GALAXY_ZOO_DATA_PAGE",
@@ -91,11 +103,30 @@ GALAXY_ZOO_DATA_PAGE = "https://data.galaxyzoo.org"
 #: Zenodo record of the GZ2 "original sample" images and their filename mapping.
 ZENODO_RECORD = "https://zenodo.org/records/3565489"
 
-GZ2_TABLE = RemoteFile(
+WILLETT13_TABLE = RemoteFile(
+    filename="zoo2MainSpecz.csv.gz",
+    url="https://zooniverse-data.s3.amazonaws.com/galaxy-zoo-2/zoo2MainSpecz.csv.gz",
+    description="Willett et al. (2013) GZ2 main sample with spectroscopic redshifts (dr7objid, vote counts, "
+    "weighted and debiased fractions)",
+)
+
+HART16_TABLE = RemoteFile(
     filename="gz2_hart16.csv.gz",
     url="https://gz2hart.s3.amazonaws.com/gz2_hart16.csv.gz",
-    description="Hart et al. (2016) GZ2 vote table (dr7objid, vote counts and fractions)",
+    description="Hart et al. (2016) GZ2 vote table with the new debiasing (dr7objid, vote counts and fractions)",
 )
+
+#: The GZ2 vote tables ``spiralarms data gz2 --table`` can fetch, by name.
+GZ2_TABLES: dict[str, RemoteFile] = {"willett13": WILLETT13_TABLE, "hart16": HART16_TABLE}
+
+#: The paper's table (section 2: Willett et al. 2013 fractions, not Hart et al. 2016).
+DEFAULT_GZ2_TABLE = "willett13"
+
+#: Each table's reference, as the manifest records it.
+GZ2_TABLE_REFERENCES: dict[str, str] = {
+    "willett13": "Willett et al. (2013), MNRAS 435, 2835: GZ2 main sample, spectroscopic redshifts (zoo2MainSpecz)",
+    "hart16": "Hart et al. (2016), MNRAS 461, 3663: GZ2 with the new redshift debiasing (gz2_hart16)",
+}
 
 GZ2_MAPPING = RemoteFile(
     filename="gz2_filename_mapping.csv",
@@ -111,8 +142,27 @@ GZ2_IMAGES = RemoteFile(
     description="GZ2 original-sample subject images, 424 x 424 px JPEG",
 )
 
-#: The three files ``spiralarms data gz2`` fetches, in the order it fetches them.
-GZ2_FILES: tuple[RemoteFile, ...] = (GZ2_TABLE, GZ2_MAPPING, GZ2_IMAGES)
+
+
+def gz2_files(table: str = DEFAULT_GZ2_TABLE) -> tuple[RemoteFile, ...]:
+    """The three files ``spiralarms data gz2`` fetches, in the order it fetches them.
+
+    Parameters
+    ----------
+    table : {"willett13", "hart16"}, default "willett13"
+        The vote table (see :data:`GZ2_TABLES`).
+
+    Returns
+    -------
+    tuple of RemoteFile
+        The vote table, the filename mapping and the image archive.
+
+    Raises
+    ------
+    KeyError
+        If ``table`` is not a key of :data:`GZ2_TABLES` (callers check it first).
+    """
+    return (GZ2_TABLES[table], GZ2_MAPPING, GZ2_IMAGES)
 
 #: Images in ``images_gz2.zip`` and rows in ``gz2_filename_mapping.csv`` (Zenodo README).
 GZ2_N_IMAGES = 243_434

@@ -256,6 +256,124 @@ def read_table(path) -> pd.DataFrame:
     return table
 
 
+def _checked_table_path(path) -> tuple[Path, str]:
+    """The path and format of a table to read, or a one-line error."""
+    path = Path(path)
+    if not path.exists():
+        raise SpiralArmsError(f"catalog {path}: no such file")
+    if path.is_dir():
+        raise SpiralArmsError(f"catalog {path}: is a folder, not a file")
+    fmt = table_format(path, CATALOG_SUFFIXES)
+    if fmt is None:
+        raise SpiralArmsError(f"catalog {path}: unknown file type; use one of {', '.join(CATALOG_SUFFIXES)}")
+    return path, fmt
+
+
+def table_columns(path) -> list[str]:
+    """A table's column names, read from its header only.
+
+    Raises
+    ------
+    SpiralArmsError
+        If the file cannot be read; a CSV whose one column holds ``;`` or tabs is
+        named as such (spiralarms reads comma-separated files).
+    """
+    path, fmt = _checked_table_path(path)
+    try:
+        if fmt == "csv":
+            columns = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            columns = list(pq.ParquetFile(path).schema_arrow.names)
+        else:
+            from astropy.io import fits
+
+            with fits.open(path, memmap=True) as hdus:
+                table = next((h for h in hdus if isinstance(h, (fits.BinTableHDU, fits.TableHDU))), None)
+                if table is None:
+                    raise SpiralArmsError(f"catalog {path}: no table extension in this FITS file")
+                columns = list(table.columns.names)
+    except SpiralArmsError:
+        raise
+    except Exception as exc:  # pandas, pyarrow and astropy each raise their own error types
+        raise SpiralArmsError(f"catalog {path}: cannot read it as {fmt}: {first_line(exc)}") from exc
+    if fmt == "csv" and len(columns) == 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if sep in columns[0]:
+                raise SpiralArmsError(
+                    f"catalog {path}: one column {columns[0][:60]!r}: the file seems separated by {name}; "
+                    "spiralarms reads comma-separated CSV"
+                )
+    return columns
+
+
+def iter_table_chunks(path, columns=None, chunk_rows: int = 65536):
+    """Read a table in chunks of rows, so that memory holds one chunk at a time.
+
+    CSV and CSV.gz are parsed in chunks by pandas, Parquet is scanned by row batches
+    with pyarrow, and FITS tables are memory-mapped (astropy) and sliced. Id and
+    class-name columns are read as text (as :func:`read_table` does for CSV).
+
+    Parameters
+    ----------
+    path : str or path-like
+    columns : sequence of str, optional
+        Columns to read (all by default).
+    chunk_rows : int, default 65536
+
+    Yields
+    ------
+    pandas.DataFrame
+        Consecutive chunks; the index counts rows from 0 over the whole table.
+
+    Raises
+    ------
+    SpiralArmsError
+        If the file cannot be read (naming it, and the row where parsing failed).
+    """
+    path, fmt = _checked_table_path(path)
+    names = table_columns(path)
+    wanted = list(columns) if columns is not None else names
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        raise SpiralArmsError(f"catalog {path}: no column {missing[0]!r}")
+    text = {c: str for c in wanted if c in (*sch.GZ2_ID_COLUMNS, sch.KAGGLE_ID, "id", *TEXT_COLUMNS, *FILE_COLUMNS)}
+    start = 0
+    try:
+        if fmt == "csv":
+            reader = pd.read_csv(path, usecols=wanted, dtype=text, chunksize=chunk_rows)
+            for chunk in reader:
+                chunk.index = pd.RangeIndex(start, start + len(chunk))
+                start += len(chunk)
+                yield chunk[wanted]
+        elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=wanted):
+                chunk = batch.to_pandas()
+                chunk.index = pd.RangeIndex(start, start + len(chunk))
+                start += len(chunk)
+                yield chunk
+        else:
+            from astropy.io import fits
+
+            with fits.open(path, memmap=True) as hdus:
+                data = next(h for h in hdus if isinstance(h, (fits.BinTableHDU, fits.TableHDU))).data
+                n = 0 if data is None else len(data)
+                for lo in range(0, n, chunk_rows):
+                    part = data[lo : lo + chunk_rows]
+                    chunk = pd.DataFrame(
+                        {c: [v.strip() if isinstance(v, str) else v for v in part[c].tolist()] for c in wanted},
+                        index=pd.RangeIndex(lo, lo + len(part)),
+                    )
+                    yield chunk
+    except SpiralArmsError:
+        raise
+    except Exception as exc:  # pandas, pyarrow and astropy each raise their own error types
+        raise SpiralArmsError(f"catalog {path}: cannot read it as {fmt} after row {start}: {first_line(exc)}") from exc
+
+
 def read_catalog(path, schema: str = "auto", return_schema: bool = False):
     """Read a GZ2 or Kaggle Galaxy Challenge catalogue and validate its columns.
 
@@ -338,7 +456,7 @@ def write_table(df: pd.DataFrame, path) -> Path:
         The table; its index is not written.
     path : str or path-like
         ``.csv``, ``.csv.gz`` or ``.parquet``/``.pq``. Missing parent folders are
-        created.
+        created. Written under a temporary name and renamed when whole.
 
     Returns
     -------
@@ -356,14 +474,15 @@ def write_table(df: pd.DataFrame, path) -> Path:
     fmt = table_format(path, WRITE_SUFFIXES)
     if fmt is None:
         raise SpiralArmsError(f"{path}: unknown table type; use one of {', '.join(WRITE_SUFFIXES)}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise SpiralArmsError(f"{path}: is a folder; give a file name")
+    from spiralarms.io.atomic import atomic_path
+
+    with atomic_path(path) as tmp:  # a full disk never leaves half a table under the final name
         if fmt == "csv":
-            df.to_csv(path, index=False)
+            df.to_csv(tmp, index=False)
         else:
-            df.to_parquet(path, index=False)
-    except OSError as exc:
-        raise SpiralArmsError(f"{path}: cannot write: {first_line(exc)}") from exc
+            df.to_parquet(tmp, index=False)
     return path
 
 
@@ -400,14 +519,8 @@ def _join_path(folder: Path, name) -> str | None:
     return os.path.abspath(folder / str(name).strip())
 
 
-def resolve_image_paths(
-    table: pd.DataFrame,
-    catalog_path,
-    mapping=None,
-    image_dir=None,
-    check_exists: bool = False,
-) -> pd.DataFrame:
-    """Give each galaxy the absolute path of its image file, in a ``file`` column.
+class ImagePathResolver:
+    """Finds each catalogue row's image file; set up once, applied to any number of chunks.
 
     The path comes, in this order of preference, from:
 
@@ -417,11 +530,85 @@ def resolve_image_paths(
     2. a path column already in the table (``file``, ``path``, ``image_path`` or
        ``filename``): relative paths are taken relative to the catalogue's folder;
     3. the id: ``<image_dir>/<dr7objid>.jpg`` (GZ2, the layout ``spiralarms synth``
-       writes) or ``<image_dir>/<GalaxyID>.jpg`` (Kaggle).
+       writes) or ``<image_dir>/<GalaxyID>.jpg`` (Kaggle); also ``id`` for plain lists.
 
-    Galaxies whose file cannot be resolved (no mapping row, an empty path cell, or,
-    with ``check_exists``, a file that is not there) keep a missing ``file`` value:
-    they are never dropped, so later steps can report them.
+    Parameters
+    ----------
+    catalog_path : str or path-like
+        The catalogue's file; its folder anchors relative paths.
+    columns : iterable of str
+        The catalogue's columns (to choose the rule above once).
+    mapping : str, path-like or pandas.DataFrame, optional
+        GZ2 filename mapping table (read once, here).
+    image_dir : str or path-like, optional
+        Folder of the image files for cases 1 and 3; default ``<catalogue folder>/images``.
+    id_columns : sequence of str, optional
+        Id columns tried for case 3, in order; default the GZ2 and Kaggle ids.
+
+    Attributes
+    ----------
+    id_column : str or None
+        The id column used (also the one prediction writes as ``id``).
+    file_column : str or None
+        The path column used, if any.
+
+    Raises
+    ------
+    SpiralArmsError
+        If the mapping table lacks ``objid`` or ``asset_id``, or no column can name
+        the image files.
+    """
+
+    def __init__(self, catalog_path, columns, mapping=None, image_dir=None, id_columns=None):
+        columns = list(columns)
+        self.catalog_dir = Path(catalog_path).resolve().parent
+        self.image_dir = Path(image_dir) if image_dir is not None else self.catalog_dir / "images"
+        ids = tuple(id_columns) if id_columns is not None else (*sch.GZ2_ID_COLUMNS, sch.KAGGLE_ID)
+        self.id_column = next((c for c in ids if c in columns), None)
+        self.file_column = next((c for c in FILE_COLUMNS if c in columns), None)
+        self._by_id = self._by_pair = None
+        if mapping is not None:
+            if self.id_column is None:
+                raise SpiralArmsError(f"{catalog_path}: no id column (dr7objid or objid) to match the mapping")
+            lookup = _read_mapping(mapping)
+            lookup["objid"] = lookup["objid"].astype(str)
+            self._by_id = lookup.drop_duplicates("objid").set_index("objid")["asset_id"]
+            if "sample" in lookup.columns and lookup["objid"].duplicated().any():
+                self._by_pair = lookup.drop_duplicates(["objid", "sample"]).set_index(["objid", "sample"])["asset_id"]
+        elif self.file_column is None and self.id_column is None:
+            raise SpiralArmsError(
+                f"{catalog_path}: no image path column (file, path, image_path, filename) and no id column "
+                "(id, dr7objid, objid, GalaxyID) to name the image files"
+            )
+
+    def __call__(self, table: pd.DataFrame) -> list[str | None]:
+        """Absolute image paths of ``table``'s rows (``None`` where none resolves)."""
+        if self._by_id is not None:
+            ids = table[self.id_column].astype(str).str.strip()
+            assets = ids.map(self._by_id)
+            if self._by_pair is not None and "sample" in table.columns:
+                pairs = pd.MultiIndex.from_arrays([ids, table["sample"].astype(str)])
+                exact = pd.Series(self._by_pair.reindex(pairs).to_numpy(), index=table.index)
+                assets = exact.where(exact.notna(), assets)
+            return [_join_path(self.image_dir, f"{a}.jpg" if pd.notna(a) else None) for a in assets]
+        if self.file_column is not None:
+            return [_join_path(self.catalog_dir, p) for p in table[self.file_column]]
+        return [_join_path(self.image_dir, f"{i}.jpg" if pd.notna(i) else None) for i in table[self.id_column]]
+
+
+def resolve_image_paths(
+    table: pd.DataFrame,
+    catalog_path,
+    mapping=None,
+    image_dir=None,
+    check_exists: bool = False,
+) -> pd.DataFrame:
+    """Give each galaxy the absolute path of its image file, in a ``file`` column.
+
+    The rules are those of :class:`ImagePathResolver`. Galaxies whose file cannot be
+    resolved (no mapping row, an empty path cell, or, with ``check_exists``, a file
+    that is not there) keep a missing ``file`` value: they are never dropped, so
+    later steps can report them.
 
     Parameters
     ----------
@@ -432,7 +619,7 @@ def resolve_image_paths(
     mapping : str, path-like or pandas.DataFrame, optional
         GZ2 filename mapping table.
     image_dir : str or path-like, optional
-        Folder of the image files for cases 1 and 3; default ``<catalogue folder>/images``.
+        Folder of the image files; default ``<catalogue folder>/images``.
     check_exists : bool, default False
         Also blank the paths of files that do not exist (one ``stat`` per galaxy).
 
@@ -444,42 +631,13 @@ def resolve_image_paths(
     Raises
     ------
     SpiralArmsError
-        If the mapping table lacks ``objid`` or ``asset_id``, or no id column is
-        found where the id is needed.
+        As :class:`ImagePathResolver`.
     """
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"resolve_image_paths expects a pandas.DataFrame, not {type(table).__name__}")
-    catalog_dir = Path(catalog_path).resolve().parent
-    image_dir = Path(image_dir) if image_dir is not None else catalog_dir / "images"
-    out = table.copy()
-    id_column = next((c for c in (*sch.GZ2_ID_COLUMNS, sch.KAGGLE_ID) if c in out.columns), None)
-    file_column = next((c for c in FILE_COLUMNS if c in out.columns), None)
-
-    if mapping is not None:
-        if id_column is None:
-            raise SpiralArmsError("catalog: no id column (dr7objid or objid) to match the mapping")
-        lookup = _read_mapping(mapping)
-        ids = out[id_column]
-        if ids.dtype != lookup["objid"].dtype:
-            ids, lookup["objid"] = ids.astype(str), lookup["objid"].astype(str)
-        by_id = lookup.drop_duplicates("objid").set_index("objid")["asset_id"]
-        assets = ids.map(by_id)
-        if "sample" in out.columns and "sample" in lookup.columns and lookup["objid"].duplicated().any():
-            by_pair = lookup.drop_duplicates(["objid", "sample"]).set_index(["objid", "sample"])["asset_id"]
-            pairs = pd.MultiIndex.from_arrays([ids, out["sample"].astype(str)])
-            exact = pd.Series(by_pair.reindex(pairs).to_numpy(), index=out.index)
-            assets = exact.where(exact.notna(), assets)
-        files = [_join_path(image_dir, f"{a}.jpg" if pd.notna(a) else None) for a in assets]
-    elif file_column is not None:
-        files = [_join_path(catalog_dir, p) for p in out[file_column]]
-    elif id_column is not None:
-        files = [_join_path(image_dir, f"{i}.jpg") for i in out[id_column]]
-    else:
-        raise SpiralArmsError(
-            "catalog: no image path column (file, path, image_path, filename) and no id column "
-            "(dr7objid, objid, GalaxyID) to name the image files"
-        )
+    files = ImagePathResolver(catalog_path, table.columns, mapping=mapping, image_dir=image_dir)(table)
     if check_exists:
         files = [f if f is not None and os.path.isfile(f) else None for f in files]
+    out = table.copy()
     out["file"] = pd.Series(files, index=out.index, dtype=object)
     return out

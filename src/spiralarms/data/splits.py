@@ -1,11 +1,16 @@
 """Train/validation split and per-class down-sampling, in the paper's order.
 
-The paper (sections 3.3 and 4.2.2) splits the selected galaxies 70:30 into training and
-validation sets, stratified by class, and down-samples over-represented classes to 300
-images each. Here the split comes first and the cap is applied to the training pool
-only (SPEC: "Down-sampling caps each class at 300 images in the training pool"), so
-that the validation set keeps the natural class mix and never shares a galaxy with
-training.
+The paper (sections 3.5 and 4.2.2) caps every class at 300 galaxies (the majority
+classes randomly sub-sampled) and then splits the capped set 70:30 into training and
+validation sets, stratified by class: its validation set holds about 90 galaxies of
+each large class. That is :func:`split_catalog`'s default (``cap_scope="dataset"``).
+Capping the training pool only (``cap_scope="train"``: split first, validation keeps
+the natural class mix) is an option, never the paper's protocol (see
+``docs/training.md``).
+
+Both steps can be stratified by a column other than the label (``strata_column``):
+the six T11 classes of a merged run, so that every class configuration of Figure 7
+down-samples and splits the same galaxies and only their labels differ.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from spiralarms.config import CAP_SCOPES
 from spiralarms.errors import SpiralArmsError
 
-__all__ = ["stratified_split", "downsample_per_class", "split_catalog"]
+__all__ = ["CAP_SCOPES", "stratified_split", "downsample_per_class", "split_catalog"]
 
 
 def _as_labels(labels: pd.Series | np.ndarray | Sequence) -> np.ndarray:
@@ -151,13 +157,20 @@ def split_catalog(
     seed: int = 0,
     cap: int | None = 300,
     label_column: str = "label",
+    *,
+    cap_scope: str = "dataset",
+    strata_column: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split a selected catalogue the paper's way: stratified 70:30, then cap training.
+    """Split a selected catalogue the paper's way: cap every class, then split 70:30.
 
-    1. :func:`stratified_split` of all rows by ``label_column`` (``val_fraction`` to
-       validation).
-    2. :func:`downsample_per_class` of the training pool only, at ``cap`` per class.
-       Validation is not down-sampled: it keeps the natural class mix.
+    With ``cap_scope="dataset"`` (the paper):
+
+    1. :func:`downsample_per_class` of all rows, at ``cap`` per class;
+    2. :func:`stratified_split` of the rows kept (``val_fraction`` to validation), so
+       validation holds about ``val_fraction`` of each capped class.
+
+    With ``cap_scope="train"`` the two steps swap: the stratified split of all rows,
+    then the cap on the training pool only; validation keeps the natural class mix.
 
     Parameters
     ----------
@@ -166,12 +179,18 @@ def split_catalog(
     val_fraction : float, default 0.3
         Validation fraction, in (0, 1).
     seed : int, default 0
-        Random seed for both steps.
+        Random seed of both steps (the *split seed*: a run's training seed may differ).
     cap : int or None, default 300
-        Per-class cap on the training pool; ``None`` trains on all data (Table 3,
-        "All Data").
+        Per-class cap; ``None`` uses all data (Table 3, "All Data").
     label_column : str, default "label"
         Column holding the class names.
+    cap_scope : {"dataset", "train"}, default "dataset"
+        Where the cap applies (see above).
+    strata_column : str, optional
+        Column whose classes the cap and the stratification use, default
+        ``label_column``. Give the six-class ``label_original`` of a merged table and
+        every merge caps and splits the same galaxies as the six-class run with the
+        same seed.
 
     Returns
     -------
@@ -182,15 +201,24 @@ def split_catalog(
     Raises
     ------
     SpiralArmsError
-        If the table is not a DataFrame, lacks ``label_column``, or the split fails.
+        If the table is not a DataFrame, lacks a named column, ``cap_scope`` is
+        unknown, or the split fails.
     """
     if not isinstance(selected_df, pd.DataFrame):
         raise SpiralArmsError(f"expected a pandas DataFrame, got {type(selected_df).__name__}")
-    if label_column not in selected_df.columns:
-        raise SpiralArmsError(
-            f"no column {label_column!r} in the catalogue (columns: {', '.join(map(str, selected_df.columns))})"
-        )
-    labels = selected_df[label_column]
-    train_idx, val_idx = stratified_split(labels, val_fraction=val_fraction, seed=seed)
-    kept = downsample_per_class(labels.iloc[train_idx], cap=cap, seed=seed)
+    if cap_scope not in CAP_SCOPES:
+        raise SpiralArmsError(f"cap_scope {cap_scope!r}: choose {' or '.join(CAP_SCOPES)}")
+    strata_column = label_column if strata_column is None else strata_column
+    for column in dict.fromkeys((label_column, strata_column)):
+        if column not in selected_df.columns:
+            raise SpiralArmsError(
+                f"no column {column!r} in the catalogue (columns: {', '.join(map(str, selected_df.columns))})"
+            )
+    strata = selected_df[strata_column]
+    if cap_scope == "dataset":
+        kept = downsample_per_class(strata, cap=cap, seed=seed)
+        train_idx, val_idx = stratified_split(strata.iloc[kept], val_fraction=val_fraction, seed=seed)
+        return selected_df.iloc[kept[train_idx]], selected_df.iloc[kept[val_idx]]
+    train_idx, val_idx = stratified_split(strata, val_fraction=val_fraction, seed=seed)
+    kept = downsample_per_class(strata.iloc[train_idx], cap=cap, seed=seed)
     return selected_df.iloc[train_idx[kept]], selected_df.iloc[val_idx]

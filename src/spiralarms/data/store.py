@@ -123,6 +123,35 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def _check_free_space(out: Path, needed: int) -> None:
+    """Refuse to start a store the disk cannot hold (naming what it needs and has)."""
+    free = shutil.disk_usage(out).free
+    if free < needed * 1.02 + 2**20:
+        raise SpiralArmsError(
+            f"{out}: the store needs {needed / 2**30:.2f} GiB and the disk has {free / 2**30:.2f} GiB free; "
+            "free space, choose another OUT, or a smaller --crop"
+        )
+
+
+def _reserve(images_path: Path) -> None:
+    """Allocate every block of the image file now (``posix_fallocate``).
+
+    Writing through a memory map into a sparse file that the disk can no longer
+    back kills the process with SIGBUS, with no message and no chance to save the
+    finished chunks; reserving the blocks up front turns a full disk into an
+    ordinary, reported error before any work.
+    """
+    if not hasattr(os, "posix_fallocate"):
+        return
+    try:
+        with open(images_path, "rb+") as fh:
+            os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
+    except OSError as exc:
+        from spiralarms.io.atomic import disk_error
+
+        raise disk_error(images_path, exc) from None
+
+
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -386,19 +415,20 @@ def build_store(
 
     (out / CHUNKS_DIR).mkdir(parents=True, exist_ok=True)
     if not images_path.is_file() or list(np.load(images_path, mmap_mode="r").shape) != settings["shape"]:
-        # The file is created sparse: untouched rows cost no disk until written.
+        _check_free_space(out, int(np.prod(settings["shape"])))
         array = np.lib.format.open_memmap(images_path, mode="w+", dtype=np.uint8, shape=tuple(settings["shape"]))
         del array
         shutil.rmtree(out / CHUNKS_DIR)
         (out / CHUNKS_DIR).mkdir()
+    _reserve(images_path)
     _write_json(settings_path, settings)
 
     done = _done_chunks(out, bounds)
     todo = [k for k in range(len(bounds)) if k not in done]
     n_reused_rows = sum(bounds[k][1] - bounds[k][0] for k in done)
-    from tqdm.auto import tqdm
+    from spiralarms.logs import progress_bar
 
-    with tqdm(total=n, initial=n_reused_rows, desc="preparing store", unit="img", disable=not progress) as bar:
+    with progress_bar(enabled=progress, total=n, initial=n_reused_rows, desc="preparing store", unit="img") as bar:
         _run_chunks(out, images_path, table, bounds, todo, crop, grey, min(workers, max(len(todo), 1)), bar)
 
     index = _finish(out, table, bounds, settings)
@@ -531,6 +561,8 @@ def prepare_store(
         "image_dir": None if image_dir is None else str(Path(image_dir).resolve()),
         "mapping": None if mapping is None or isinstance(mapping, pd.DataFrame) else str(Path(mapping).resolve()),
     }
+    if rows.empty:
+        raise SpiralArmsError(f"{catalog}: no galaxy passes the clean-sample cuts; nothing to store")
     summary = build_store(
         rows,
         out,

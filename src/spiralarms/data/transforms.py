@@ -5,7 +5,9 @@ optional greyscale (for the Zoobot backbone), pixel values in [0, 1].
 
 Training augmentation only: rotation uniform in [-180, 180] degrees, random horizontal
 and vertical flips, zoom in or out by up to 20 % (scale uniform in [0.8, 1.2]) about
-the image centre. Validation and prediction use :func:`build_eval_transform`, which is
+the image centre. By default they act on the full frame before the centre crop; the
+paper's order (crop, then rotation, flips and zoom, each as Keras' layer with its
+``reflect`` fill) is ``augment_before_crop=False``. Validation and prediction use :func:`build_eval_transform`, which is
 deterministic; test-time augmentation (:func:`tta_views`) is an option, off elsewhere
 by default.
 
@@ -39,6 +41,9 @@ __all__ = [
     "ToGreyscale",
     "ToTensor",
     "Clamp",
+    "ReflectRotation",
+    "ReflectZoom",
+    "affine_reflect",
     "GREY_METHODS",
 ]
 
@@ -247,6 +252,83 @@ class Clamp:
         return "Clamp(0, 1)"
 
 
+def affine_reflect(image: torch.Tensor, angle: float = 0.0, zoom: float = 1.0) -> torch.Tensor:
+    """Rotate and zoom an image about its centre, filling by reflection, as Keras does.
+
+    Keras' ``RandomRotation`` and ``RandomZoom`` layers (the paper's augmentation)
+    fill the area brought in from outside the frame with ``fill_mode="reflect"``:
+    the image mirrored about the edge of its last pixel (``d c b a | a b c d | d c b
+    a``). That is :func:`torch.nn.functional.grid_sample` with
+    ``padding_mode="reflection"`` and ``align_corners=False``; hand-written here
+    because torchvision's affine transforms fill with a constant only.
+
+    Parameters
+    ----------
+    image : torch.Tensor
+        ``(C, H, W)`` float.
+    angle : float, default 0.0
+        Rotation in degrees about the centre.
+    zoom : float, default 1.0
+        Keras' zoom factor: each output pixel samples the input at ``zoom`` times its
+        distance from the centre, so ``zoom > 1`` zooms out (the galaxy looks
+        smaller) and ``zoom < 1`` zooms in.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(C, H, W)``, bilinear (Keras' default interpolation).
+    """
+    if not isinstance(image, torch.Tensor) or image.ndim != 3:
+        raise SpiralArmsError(f"affine_reflect: expected a (C, H, W) tensor, got {tuple(getattr(image, 'shape', ()))}")
+    h, w = image.shape[-2:]
+    theta = np.deg2rad(float(angle))
+    cos, sin = float(np.cos(theta)), float(np.sin(theta))
+    # Output -> input in normalised coordinates ([-1, 1] across each side); the
+    # aspect ratio keeps the rotation rigid on non-square images.
+    matrix = torch.tensor(
+        [[zoom * cos, -zoom * sin * h / w, 0.0], [zoom * sin * w / h, zoom * cos, 0.0]],
+        dtype=torch.float32,
+    )
+    batch = image.unsqueeze(0).to(torch.float32)
+    grid = torch.nn.functional.affine_grid(matrix.unsqueeze(0), list(batch.shape), align_corners=False)
+    out = torch.nn.functional.grid_sample(batch, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return out[0].to(image.dtype)
+
+
+class ReflectRotation:
+    """Keras' ``RandomRotation``: uniform in [-``degrees``, ``degrees``], reflect fill.
+
+    Draws from torch's global generator, as torchvision's random transforms do.
+    """
+
+    def __init__(self, degrees: float):
+        self.degrees = float(degrees)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        angle = float(torch.empty(1).uniform_(-self.degrees, self.degrees))
+        return affine_reflect(image, angle=angle)
+
+    def __repr__(self) -> str:
+        return f"ReflectRotation(degrees={self.degrees}, fill='reflect')"
+
+
+class ReflectZoom:
+    """Keras' ``RandomZoom(height_factor=(-zoom, zoom))``: factor uniform in [1 - zoom, 1 + zoom], reflect fill.
+
+    Draws from torch's global generator.
+    """
+
+    def __init__(self, zoom: float):
+        self.zoom = float(zoom)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        factor = float(torch.empty(1).uniform_(1.0 - self.zoom, 1.0 + self.zoom))
+        return affine_reflect(image, zoom=factor)
+
+    def __repr__(self) -> str:
+        return f"ReflectZoom(zoom={self.zoom}, fill='reflect')"
+
+
 def _front(grey: bool, grey_method: str) -> list[Callable]:
     steps: list[Callable] = [ToTensor()]
     if grey:
@@ -289,18 +371,25 @@ def build_train_transform(
 ) -> v2.Compose:
     """The paper's training augmentation (section 2.3) followed by pre-processing.
 
-    Rotation uniform in [-``rotation``, ``rotation``] degrees and zoom with scale
-    uniform in [1 - ``zoom``, 1 + ``zoom``] are one ``RandomAffine`` about the image
-    centre, then random horizontal and vertical flips (each with probability 1/2).
+    Default (``augment_before_crop=True``): rotation uniform in [-``rotation``,
+    ``rotation``] degrees and zoom with scale uniform in [1 - ``zoom``, 1 + ``zoom``]
+    are one ``RandomAffine`` about the centre of the full frame, then random
+    horizontal and vertical flips (each with probability 1/2), then the centre crop.
     The paper applies rotation, flip, zoom in turn; a single affine gives the same
     distribution (an isotropic zoom about the centre commutes with rotations and
     flips, and a flip turns a rotation by theta into one by -theta, which is equally
     likely) with one bilinear interpolation instead of two. ``RandomAffine(scale=...)``
     is chosen over ``RandomZoomOut`` (zooms out only, by padding) and
     ``RandomResizedCrop`` (moves the centre and changes the aspect ratio) because it
-    zooms in and out about the centre.
+    zooms in and out about the centre. Areas brought in from outside the frame are
+    filled with 0, but none reaches the crop (see ``augment_before_crop``).
 
-    Areas brought in from outside the frame are filled with 0: the sky is dark.
+    The paper's order (``augment_before_crop=False``, Figure 2 and Keras' layers):
+    the centre crop, then :class:`ReflectRotation`, the flips, and
+    :class:`ReflectZoom` (Keras' zoom factor uniform in [1 - ``zoom``, 1 + ``zoom``]),
+    each interpolating once and filling by reflection as Keras' ``RandomRotation``
+    and ``RandomZoom`` do by default.
+
     Bilinear values are clamped to [0, 1].
 
     Parameters
@@ -317,10 +406,11 @@ def build_train_transform(
         Random horizontal and vertical flips.
     augment_before_crop : bool, default True
         Augment the full frame about its centre, then crop. The paper's Figure 2
-        crops first, but rotating a 224 crop fills its corners with the fill value;
-        rotating the 424 frame and then cropping keeps real sky there (a 224 crop
-        reaches 158 px from the centre, 198 px at zoom 0.8, inside the 212 px
-        inscribed circle of a 424 frame). ``False`` follows Figure 2 literally.
+        crops first, so that rotating the 224 crop fills its corners (Keras: with
+        reflected pixels); rotating the 424 frame and then cropping keeps real sky
+        there (a 224 crop reaches 158 px from the centre, 198 px at zoom 0.8, inside
+        the 212 px inscribed circle of a 424 frame). ``False`` follows Figure 2 and
+        Keras literally: crop, rotate, flip, zoom, with reflect fill.
     grey_method : {"luminance", "mean"}, default "luminance"
         See :func:`to_greyscale`.
 
@@ -340,21 +430,26 @@ def build_train_transform(
         raise SpiralArmsError(f"rotation must be in [0, 180] degrees, got {rotation!r}")
     if not isinstance(zoom, numbers.Real) or not 0.0 <= float(zoom) < 1.0:
         raise SpiralArmsError(f"zoom must be in [0, 1), got {zoom!r}")
-    augment: list[Callable] = []
-    if rotation > 0 or zoom > 0:
-        augment.append(
-            v2.RandomAffine(
-                degrees=float(rotation),
-                scale=(1.0 - float(zoom), 1.0 + float(zoom)) if zoom > 0 else None,
-                interpolation=v2.InterpolationMode.BILINEAR,
-                fill=0.0,
-            )
-        )
-    if flips:
-        augment += [v2.RandomHorizontalFlip(p=0.5), v2.RandomVerticalFlip(p=0.5)]
+    flipping: list[Callable] = [v2.RandomHorizontalFlip(p=0.5), v2.RandomVerticalFlip(p=0.5)] if flips else []
     cropping: list[Callable] = [] if crop is None else [CenterCrop(crop)]
     steps = _front(grey, grey_method)
-    steps += augment + cropping if augment_before_crop else cropping + augment
+    if augment_before_crop:
+        augment: list[Callable] = []
+        if rotation > 0 or zoom > 0:
+            augment.append(
+                v2.RandomAffine(
+                    degrees=float(rotation),
+                    scale=(1.0 - float(zoom), 1.0 + float(zoom)) if zoom > 0 else None,
+                    interpolation=v2.InterpolationMode.BILINEAR,
+                    fill=0.0,
+                )
+            )
+        steps += augment + flipping + cropping
+    else:
+        steps += cropping
+        steps += [ReflectRotation(rotation)] if rotation > 0 else []
+        steps += flipping
+        steps += [ReflectZoom(zoom)] if zoom > 0 else []
     steps.append(Clamp())
     return v2.Compose(steps)
 

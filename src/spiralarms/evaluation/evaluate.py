@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +9,8 @@ import pandas as pd
 from spiralarms.errors import SpiralArmsError
 from spiralarms.evaluation.figures import save_confusion_figures
 from spiralarms.evaluation.metrics import classification_metrics
-from spiralarms.evaluation.report import metrics_markdown
+from spiralarms.evaluation.evaluation_report import metrics_markdown
+from spiralarms.io.atomic import write_json, write_text
 
 
 def evaluate_run(
@@ -19,8 +19,9 @@ def evaluate_run(
     *,
     split: str = "val",
     batch_size: int = 64,
-    num_workers: int = 0,
+    num_workers: int | None = None,
     progress: bool = True,
+    prediction: dict | None = None,
 ) -> dict:
     """Predict a run's validation galaxies with its best weights and write the evaluation.
 
@@ -34,18 +35,23 @@ def evaluate_run(
     split : str, default "val"
         Which rows of ``split.csv`` to evaluate.
     batch_size, num_workers : int
-        Prediction settings.
+        Prediction settings (``num_workers=None``: the engine's default).
     progress : bool, default True
+    prediction : dict, optional
+        Further :class:`~spiralarms.predictions.PredictionSettings` (``accelerator``,
+        ``precision``, ``tta``, ...).
 
     Returns
     -------
     dict
         The metrics (SPEC ``metrics.json`` contract). Files written: ``metrics.json``,
-        ``confusion_counts.png``, ``confusion_normalised.png``, ``metrics.md`` and
-        ``predictions.csv`` (per galaxy: true label, probabilities, predicted label).
+        ``confusion_counts.png``, ``confusion_normalised.png``, ``metrics.md``,
+        ``predictions.csv`` (per galaxy: true label, probabilities, predicted label),
+        ``calibration.json`` (ordinal error, temperature and ECE before and after),
+        ``reliability.png``, ``coverage.png`` and ``coverage.csv``.
     """
-    from spiralarms.predict import predict_table
-    from spiralarms.training import load_classifier
+    from spiralarms.catalog.readers import write_table
+    from spiralarms.predictions import load_model, predict
 
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir
@@ -60,22 +66,20 @@ def evaluate_run(
     if rows.empty:
         raise SpiralArmsError(f"{split_file}: no rows with split == {split!r}")
 
-    model, info = load_classifier(run_dir)
-    classes = tuple(info["classes"])
+    loaded = load_model(run_dir)
+    classes = tuple(loaded.card.classes)
     out_dir.mkdir(parents=True, exist_ok=True)
     predictions_file = out_dir / "predictions.csv"
     inputs = pd.DataFrame({"id": rows["id"] if "id" in rows else rows.index.astype(str), "file": rows["file"]})
-    predict_table(
-        model,
+    predict(
+        loaded,
         inputs,
         predictions_file,
-        classes=classes,
-        crop=info["crop"],
-        grey=info["grey"],
         batch_size=batch_size,
         num_workers=num_workers,
-        resume=False,
+        overwrite=True,
         progress=progress,
+        **(prediction or {}),
     )
     predicted = pd.read_csv(predictions_file, dtype={"label": str, "id": str, "error": str}, keep_default_na=False)
     unreadable = predicted["error"] != ""
@@ -85,12 +89,67 @@ def evaluate_run(
             f"{int(unreadable.sum())} validation image(s) unreadable, first {first['file']}: {first['error']}"
         )
     predicted.insert(2, "true_label", rows["label"].to_numpy())
-    predicted.to_csv(predictions_file, index=False)
+    write_table(predicted, predictions_file)
 
     metrics = classification_metrics(rows["label"].to_numpy(), predicted["label"].to_numpy(), classes)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    beyond = beyond_accuracy(predicted[[f"p_{c}" for c in classes]].to_numpy(), rows["label"], classes, out_dir)
+    write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "calibration.json", beyond)
     save_confusion_figures(metrics, out_dir)
-    (out_dir / "metrics.md").write_text(
-        f"# Evaluation of {run_dir.name} ({split} set, {len(rows)} galaxies)\n\n" + metrics_markdown(metrics)
+    write_text(
+        out_dir / "metrics.md",
+        f"# Evaluation of {run_dir.name} ({split} set, {len(rows)} galaxies)\n\n" + metrics_markdown({**metrics, **beyond}),
     )
     return metrics
+
+
+def beyond_accuracy(probs, labels, classes, out_dir: str | Path | None = None) -> dict:
+    """Calibration, ordinal error and abstention of a set of predictions.
+
+    Parameters
+    ----------
+    probs : array-like, (N, k)
+    labels : sequence of str
+        True class names.
+    classes : sequence of str
+    out_dir : path, optional
+        Also write ``reliability.png``, ``coverage.png`` and ``coverage.csv`` there.
+
+    Returns
+    -------
+    dict
+        ``{"ordinal": {...}, "calibration": {...}}`` (see
+        :mod:`spiralarms.evaluation.calibration`).
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from spiralarms.catalog.readers import write_table
+    from spiralarms.evaluation.calibration import (
+        apply_temperature,
+        calibration_summary,
+        coverage_accuracy,
+        ordinal_metrics,
+        reliability_table,
+    )
+    from spiralarms.evaluation.figures import plot_coverage, plot_reliability
+
+    classes = [str(c) for c in classes]
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[str(v)] for v in labels], dtype=np.int64)
+    p = np.asarray(probs, dtype=np.float64)
+    calibration = calibration_summary(p, y)
+    result = {"ordinal": ordinal_metrics(y, p.argmax(axis=1), classes), "calibration": calibration}
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        scaled = apply_temperature(p, calibration["temperature"])
+        fig = plot_reliability({"as trained": reliability_table(p, y),
+                                f"temperature {calibration['temperature']:.2f}": reliability_table(scaled, y)})
+        fig.savefig(out_dir / "reliability.png", dpi=110)
+        plt.close(fig)
+        curve = coverage_accuracy(p, y)
+        write_table(curve, out_dir / "coverage.csv")
+        fig = plot_coverage({"validation set": curve})
+        fig.savefig(out_dir / "coverage.png", dpi=110)
+        plt.close(fig)
+    return result

@@ -146,3 +146,63 @@ def plot_example_grid(predictions, classes: Sequence[str], *, n_per_class: int =
     fig.suptitle("Validation galaxies per true class, with the predicted class and its probability")
     fig.tight_layout()
     return fig
+
+
+def plot_reliability(tables: dict, title: str = "reliability diagram"):
+    """Accuracy against confidence per bin, one line per set of probabilities.
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        ``{"before scaling": table, "after scaling": table}`` of
+        :func:`~spiralarms.evaluation.calibration.reliability_table`.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A perfectly calibrated model lies on the diagonal; below it, over-confident.
+    """
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(5.0, 5.8), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="calibrated")
+    for i, (name, table) in enumerate(tables.items()):
+        used = table[table["n"] > 0]
+        ax.plot(used["confidence"], used["accuracy"], marker="o", ms=4, label=name)
+        centres = (table["lower"] + table["upper"]) / 2
+        width = float((table["upper"] - table["lower"]).iloc[0]) / (len(tables) + 0.5)
+        hist.bar(centres + (i - (len(tables) - 1) / 2) * width, table["n"], width=width, label=name)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy of the top label")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    hist.set_xlabel("confidence (top probability)")
+    hist.set_ylabel("galaxies")
+    fig.tight_layout()
+    return fig
+
+
+def plot_coverage(curves: dict, title: str = "accuracy of the most confident galaxies"):
+    """Accuracy of the kept labels against the fraction kept (abstention).
+
+    Parameters
+    ----------
+    curves : dict of str to pandas.DataFrame
+        Tables of :func:`~spiralarms.evaluation.calibration.coverage_accuracy`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = plt.subplots(figsize=(5.0, 3.6))
+    for name, curve in curves.items():
+        ax.plot(curve["coverage"], curve["accuracy"], marker="o", ms=4, label=name)
+    ax.set_xlabel("fraction of galaxies kept (most confident first)")
+    ax.set_ylabel("accuracy of the kept labels")
+    ax.set_xlim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(curves) > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from spiralarms.catalog.classes import parse_merge
-from spiralarms.config import ExperimentConfig
+from spiralarms.config import ExperimentConfig, Settings
 from spiralarms.errors import SpiralArmsError
 from spiralarms.evaluation.metrics import normalised_confusion
 from spiralarms.experiments.paper import FIGURE7_CLAIMS
@@ -39,8 +39,7 @@ __all__ = [
 EXPERIMENT = "class_configs"
 
 
-@dataclass
-class ClassConfigsConfig:
+class ClassConfigsConfig(Settings):
     """Settings of the class-configuration comparison.
 
     Attributes
@@ -53,7 +52,8 @@ class ClassConfigsConfig:
         Class configurations (Figure 7's columns): ``None`` (or ``all``) for six
         classes, ``"3,4"``, ``"4,5+"``.
     cap : int
-        Per-class cap on the training pool (the paper: 300, down-sampled).
+        Per-class cap of the six-class set (the paper: 300, down-sampled), before the
+        split unless ``data.cap_scope`` is ``train``; every merge shares that split.
     seed : int
         Seed of every run.
     crop : int or None
@@ -62,11 +62,11 @@ class ClassConfigsConfig:
     """
 
     enabled: bool = True
-    models: list[str] = field(default_factory=lambda: ["B0", "V2M"])
-    merges: list[str | None] = field(default_factory=lambda: [None, "3,4", "4,5+"])
-    cap: int = 300
-    seed: int = 0
-    crop: int | None = None
+    models: list[str] = Field(default_factory=lambda: ["B0", "V2M"])
+    merges: list[str | None] = Field(default_factory=lambda: [None, "3,4", "4,5+"])
+    cap: int = Field(300, ge=1)
+    seed: int = Field(0, ge=0)
+    crop: int | None = Field(None, ge=1)
 
 
 def merge_name(merge: str | None) -> str:

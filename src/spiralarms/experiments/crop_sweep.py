@@ -1,7 +1,11 @@
 """Selection of the image size (paper section 4.2.1, Figure 5).
 
 Binary classifiers of m = 2 against m = 3 are trained on a balanced subset of at
-most 300 galaxies per class, five runs per crop size; per size, the mean F1, its
+most 300 galaxies per class, five runs per crop size "using the same training
+configuration": by default the five runs share one split of the subset
+(``split="shared"``, split seed ``split_seed``) and differ in their training seed
+(initialisation, shuffling, augmentation); ``split="per_run"`` draws each run's split
+from its own seed instead. Per size, the mean F1, its
 standard deviation and the coefficient of variation CV = sigma / mu over the runs
 are computed, and the size with the lowest CV is chosen ("a favourable balance
 between stability and performance"). The paper chose 224 for both models.
@@ -16,24 +20,36 @@ in 32-pixel steps, from 128 up to the whole 424 frame.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
-from spiralarms.config import ExperimentConfig
+from spiralarms.config import ExperimentConfig, Settings
 from spiralarms.errors import SpiralArmsError
 from spiralarms.evaluation.metrics import repeat_statistics
 from spiralarms.experiments.runner import RunSpec, run_config
 
-__all__ = ["EXPERIMENT", "CropSweepConfig", "plan_crop_sweep", "f1_column", "crop_statistics", "choose_crop"]
+__all__ = [
+    "EXPERIMENT",
+    "SPLIT_MODES",
+    "CropSweepConfig",
+    "plan_crop_sweep",
+    "f1_column",
+    "crop_statistics",
+    "choose_crop",
+]
 
 #: The experiment's name in ``runs.csv``.
 EXPERIMENT = "crop_sweep"
 
+#: How the runs of one crop size are split: one split for all (``shared``, the
+#: paper's "same training configuration") or one per run seed (``per_run``).
+SPLIT_MODES: tuple[str, ...] = ("shared", "per_run")
 
-@dataclass
-class CropSweepConfig:
+
+class CropSweepConfig(Settings):
     """Settings of the crop-size sweep.
 
     Attributes
@@ -52,19 +68,26 @@ class CropSweepConfig:
         Galaxies per class in the balanced subset, before the 70:30 split (the
         paper: 300; m = 3 has 298 on the real data).
     subset_seed : int
-        Seed of the subset draw: every run of the sweep sees the same galaxies, and
-        its own seed sets the split, initialisation, shuffling and augmentation.
+        Seed of the subset draw: every run of the sweep sees the same galaxies.
+    split : {"shared", "per_run"}
+        ``shared``: every run uses the split of ``split_seed`` and its own seed sets
+        initialisation, shuffling and augmentation only (the paper's "same training
+        configuration"); ``per_run``: each run's seed sets its split too.
+    split_seed : int
+        Seed of the shared split.
     f1 : str
         ``"macro"``, or a class of ``classes`` whose F1 is used.
     """
 
     enabled: bool = True
-    models: list[str] = field(default_factory=lambda: ["B0", "V2M"])
-    crops: list[int] = field(default_factory=lambda: [128, 160, 192, 224, 256, 288, 320, 384, 424])
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
-    classes: list[str] = field(default_factory=lambda: ["2", "3"])
-    per_class: int = 300
-    subset_seed: int = 0
+    models: list[str] = Field(default_factory=lambda: ["B0", "V2M"])
+    crops: list[int] = Field(default_factory=lambda: [128, 160, 192, 224, 256, 288, 320, 384, 424])
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    classes: list[str] = Field(default_factory=lambda: ["2", "3"])
+    per_class: int = Field(300, ge=2)
+    subset_seed: int = Field(0, ge=0)
+    split: Literal["shared", "per_run"] = "shared"
+    split_seed: int = Field(0, ge=0)
     f1: str = "macro"
 
 
@@ -84,15 +107,17 @@ def plan_crop_sweep(
     Returns
     -------
     list of RunSpec
-        With ``data.crop``, ``data.seed``, ``data.cap = per_class`` and no merge; the
-        binary subset in :attr:`RunSpec.table`.
+        With ``data.crop``, ``data.seed``, ``data.cap = per_class``, no merge and, for
+        a shared split, ``data.split_seed``; the binary subset in :attr:`RunSpec.table`.
     """
+    split_seed = settings.split_seed if settings.split == "shared" else None
     subset = {"classes": list(settings.classes), "per_class": settings.per_class, "seed": settings.subset_seed}
     specs = []
     for model in settings.models:
         for crop in settings.crops:
             for seed in settings.seeds:
-                config = run_config(configs[model], crop=crop, seed=seed, cap=settings.per_class)
+                config = run_config(configs[model], crop=crop, seed=seed, cap=settings.per_class,
+                                    split_seed=split_seed)
                 specs.append(RunSpec(EXPERIMENT, f"crop={crop}", model, config, {**(table or {}), "subset": subset}))
     return specs
 

@@ -16,6 +16,9 @@ __all__ = [
     "TABLE3_F1_CHANGE",
     "FIGURE7_CLAIMS",
     "CLASS_COUNTS",
+    "PAPER_CAP",
+    "PAPER_VAL_FRACTION",
+    "DOWNSAMPLED_COUNTS",
     "table3_value",
 ]
 
@@ -29,6 +32,14 @@ PAPER_CLASSES: tuple[str, ...] = ("1", "2", "3", "4", "5+", "?")
 
 #: Section 2.1: galaxies per class after the clean-sample cuts (11,718 in all).
 CLASS_COUNTS: dict[str, int] = {"1": 165, "2": 10677, "3": 298, "4": 28, "5+": 31, "?": 519}
+
+#: Section 4.2.2: every class capped at 300 galaxies (Figure 6's down-sampled set),
+#: then the 70:30 split of section 3.5.
+PAPER_CAP = 300
+PAPER_VAL_FRACTION = 0.3
+
+#: Figure 6, the down-sampled set: each class of :data:`CLASS_COUNTS` capped at 300.
+DOWNSAMPLED_COUNTS: dict[str, int] = {c: min(n, PAPER_CAP) for c, n in CLASS_COUNTS.items()}
 
 #: Section 4.2.1 and Figure 5: the crop size chosen by the lowest coefficient of
 #: variation of F1 over five runs, with its mean F1 and CV. The CV is printed as

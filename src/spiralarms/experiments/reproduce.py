@@ -13,7 +13,7 @@ and a folder ``OUT``, and:
    a model not swept takes the first swept model's size), then all data against
    down-sampled, the model comparison, and the class configurations;
 4. writes ``runs.csv`` after every run, so a killed reproduction leaves a readable
-   table, and finally the report (:func:`~spiralarms.experiments.report.write_report`).
+   table, and finally the report (:func:`~spiralarms.experiments.reproduction_report.write_report`).
 
 Rerunning the same command trains nothing that finished and resumes what did not.
 """
@@ -29,10 +29,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from spiralarms.acquire.gz2 import recorded_vote_table
 from spiralarms.config import ExperimentConfig, load_config
 from spiralarms.errors import SpiralArmsError
-from spiralarms.experiments import backbones, class_configs, crop_sweep, downsampling
-from spiralarms.experiments.report import ReportSettings, write_report
+from spiralarms.experiments import backbone_comparison, class_configs, crop_sweep, downsampling
+from spiralarms.experiments.reproduction_report import ReportSettings, write_report
 from spiralarms.experiments.runner import RunCache, RunSpec, write_runs
 from spiralarms.experiments.settings import ReproduceConfig, check_run_overrides
 
@@ -55,7 +56,7 @@ class ReproductionResult:
         The report folder.
     files : dict of str to Path
         ``report``, ``runs``, and where their experiments ran ``table3``,
-        ``figure5``, ``figure7``.
+        ``figure5``, ``figure6``, ``figure7``, ``figure13``.
     runs : pandas.DataFrame
         ``runs.csv``.
     n_trained, n_cached : int
@@ -115,6 +116,9 @@ def prepare_source(config: ReproduceConfig, out: str | Path, *, progress: bool =
         if not catalog.exists():
             raise SpiralArmsError(f"{catalog}: not found; {DATA_HINT}")
         description = f"`{catalog}` through the paper's clean-sample cuts"
+        table = recorded_vote_table(catalog)
+        if table is not None:
+            description += f" (GZ2 vote table: {table})"
     if source.class_counts:
         limits = ", ".join(f"m={k}: {v}" for k, v in source.class_counts.items())
         description += f", then at most so many galaxies per class ({limits})"
@@ -171,7 +175,8 @@ def run_reproduction(
         From :func:`~spiralarms.experiments.settings.load_reproduce_config`.
     out : path-like
         The report folder: ``report.md``, ``runs.csv``, ``table3.csv``,
-        ``figure5.png``, ``figure7.png``, ``reproduce.yaml`` (the settings used),
+        ``figure5.png``, ``figure6.png``, ``figure7.png``, ``figure13.png``,
+        ``reproduce.yaml`` (the settings used),
         ``runs/``, ``cache/`` and, for synthetic data, ``data/``.
     overrides : iterable of str
         ``section.key=value`` overrides of every training run, applied last (e.g.
@@ -233,7 +238,7 @@ def run_reproduction(
         run_all(downsampling.plan_downsampling(config.downsampling, configs, crop_for, table))
     if config.backbones.enabled:
         log("model comparison (section 5.1)")
-        run_all(backbones.plan_backbones(config.backbones, configs, crop_for, table))
+        run_all(backbone_comparison.plan_backbones(config.backbones, configs, crop_for, table))
     if config.class_configs.enabled:
         log("class configurations (section 5.2, Figure 7)")
         run_all(class_configs.plan_class_configs(config.class_configs, configs, crop_for, table))
@@ -243,7 +248,9 @@ def run_reproduction(
     runs = write_runs(rows, out / "runs.csv")
     seconds = time.perf_counter() - started
     summary = {"n_trained": cache.n_trained, "n_cached": cache.n_cached, "seconds": seconds}
-    files = write_report(runs, out, ReportSettings.from_config(config, data_description), summary)
+    vote_table = recorded_vote_table(catalog) if config.source.kind == "catalog" else None
+    report_settings = ReportSettings.from_config(config, data_description, vote_table=vote_table)
+    files = write_report(runs, out, report_settings, summary)
     files["runs"] = out / "runs.csv"
     log(f"report: {files['report']} ({cache.n_trained} runs trained, {cache.n_cached} cached, {seconds:.0f} s)")
     return ReproductionResult(out, files, runs, cache.n_trained, cache.n_cached, chosen, time.perf_counter() - started)

@@ -22,7 +22,8 @@ views and seed, e.g. the validation set of the all-data and down-sampled runs, o
 every run after a change of epochs, learning rate or head width.
 
 ``runs.csv`` has one row per run of an experiment (:data:`RUNS_COLUMNS`, then
-precision, recall, F1 and support per class).
+per class: precision, recall, F1, support (validation galaxies) and training
+galaxies, :data:`CLASS_PREFIXES`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from spiralarms.data.splits import downsample_per_class
 from spiralarms.data.store import PreparedStore, is_prepared_store
 from spiralarms.errors import SpiralArmsError
 from spiralarms.training import train
+from spiralarms.training.datamodule import STRATA_COLUMN
 from spiralarms.training.train import load_selection
 
 __all__ = [
@@ -54,10 +56,12 @@ __all__ = [
     "RUNS_COLUMNS",
     "CLASS_ORDER",
     "METRIC_PREFIXES",
+    "CLASS_PREFIXES",
     "resolve_config",
     "select_table",
     "limit_per_class",
     "read_runs",
+    "read_run_table",
     "write_runs",
     "class_columns",
 ]
@@ -65,8 +69,12 @@ __all__ = [
 #: Every class name a configuration can have, in the order of the paper's tables.
 CLASS_ORDER: tuple[str, ...] = ("1", "2", "3", "3,4", "4", "4,5+", "5+", "?")
 
-#: Per-class metric columns of ``runs.csv``: ``<prefix>_<class>``.
+#: Per-class metric columns of ``runs.csv``: ``<prefix>_<class>`` (``support``: the
+#: class's validation galaxies).
 METRIC_PREFIXES: tuple[str, ...] = ("precision", "recall", "f1", "support")
+
+#: Every per-class column prefix: the metrics, then ``train`` (training galaxies).
+CLASS_PREFIXES: tuple[str, ...] = (*METRIC_PREFIXES, "train")
 
 #: Columns of ``runs.csv`` before the per-class ones.
 RUNS_COLUMNS: tuple[str, ...] = (
@@ -79,6 +87,8 @@ RUNS_COLUMNS: tuple[str, ...] = (
     "crop",
     "merge",
     "cap",
+    "cap_scope",
+    "split_seed",
     "classes",
     "n_train",
     "n_val",
@@ -86,6 +96,7 @@ RUNS_COLUMNS: tuple[str, ...] = (
     "accuracy",
     "epochs_run",
     "best_epoch",
+    "cache_views",
     "wall_seconds",
     "status",
     "run_dir",
@@ -96,24 +107,19 @@ RUNS_COLUMNS: tuple[str, ...] = (
 #: Written into each run folder: the spec that made it.
 SPEC_FILE = "reproduce.json"
 
-_PATH_KEYS = (("data", "catalog"), ("data", "image_root"), ("data", "mapping"), ("model", "weights"))
-
-
 def resolve_config(config: ExperimentConfig) -> ExperimentConfig:
-    """A validated copy with absolute file paths, as :func:`~spiralarms.training.train` resolves them.
-
-    The hash of the copy is the one ``train_summary.json`` records.
-    """
-    config = copy.deepcopy(config).validate()
-    for section, key in _PATH_KEYS:
-        value = getattr(getattr(config, section), key)
-        if value is not None:
-            setattr(getattr(config, section), key, str(Path(value).expanduser().resolve()))
-    return config
+    """A copy with absolute file paths, as :func:`~spiralarms.training.train` resolves them."""
+    return config.with_absolute_paths()
 
 
 def run_config(
-    base: ExperimentConfig, *, crop: int, seed: int, cap: int | None, merge: str | None = None
+    base: ExperimentConfig,
+    *,
+    crop: int,
+    seed: int,
+    cap: int | None,
+    merge: str | None = None,
+    split_seed: int | None = None,
 ) -> ExperimentConfig:
     """A copy of a model's training configuration with one run's data settings.
 
@@ -124,13 +130,18 @@ def run_config(
     crop, seed : int
         Centre crop and seed of the run.
     cap : int or None
-        Per-class cap on the training pool (``None``: all data).
+        Per-class cap (``None``: all data); where it applies is the configuration's
+        ``data.cap_scope``.
     merge : str or None
         Class merge (``"3,4"``, ``"4,5+"``) or ``None``.
+    split_seed : int or None
+        Seed of the split and the cap, when it is not the run's ``seed`` (runs that
+        share one split).
     """
     config = copy.deepcopy(base)
     config.data.crop, config.data.seed = int(crop), int(seed)
     config.data.cap, config.data.merge = cap, merge
+    config.data.split_seed = None if split_seed is None else int(split_seed)
     return config
 
 
@@ -166,8 +177,13 @@ class RunSpec:
 
     @property
     def seed(self) -> int:
-        """The run's seed (split, cap, initialisation, shuffling, augmentation)."""
+        """The run's seed (initialisation, shuffling, augmentation; the split's too unless split_seed is set)."""
         return int(self.config.data.seed)
+
+    @property
+    def split_seed(self) -> int:
+        """The seed of the run's split and cap."""
+        return int(self.config.data.effective_split_seed)
 
     @property
     def config_hash(self) -> str:
@@ -227,7 +243,8 @@ def select_table(
     Returns
     -------
     table : pandas.DataFrame
-        With ``label`` after the merge.
+        With ``label`` after the merge and ``label_original`` (six classes), which
+        the split stratifies by: every merge splits the same galaxies.
     classes : tuple of str
 
     Raises
@@ -236,6 +253,10 @@ def select_table(
         If a subset class has fewer than two galaxies.
     """
     table = base.reset_index(drop=True)
+    if STRATA_COLUMN not in table.columns:
+        # A prepared store has no label_original: its six-class label is the stratum,
+        # so that a merge still splits as the six-class run does.
+        table = table.assign(**{STRATA_COLUMN: table["label"].astype(str)})
     if steps.get("class_counts"):
         keep = limit_per_class(table["label"].astype(str), steps["class_counts"], steps.get("counts_seed", 0))
         table = table.iloc[keep].reset_index(drop=True)
@@ -260,9 +281,9 @@ def select_table(
 
 
 def class_columns(classes: Sequence[str]) -> list[str]:
-    """Per-class metric columns for ``classes``, in :data:`CLASS_ORDER` and prefix order."""
+    """Per-class columns for ``classes``, in :data:`CLASS_PREFIXES` and :data:`CLASS_ORDER` order."""
     ordered = [c for c in CLASS_ORDER if c in classes] + sorted(set(classes) - set(CLASS_ORDER))
-    return [f"{prefix}_{c}" for prefix in METRIC_PREFIXES for c in ordered]
+    return [f"{prefix}_{c}" for prefix in CLASS_PREFIXES for c in ordered]
 
 
 def write_runs(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> pd.DataFrame:
@@ -278,11 +299,11 @@ def write_runs(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> pd
     -------
     pandas.DataFrame
     """
-    classes = {k.split("_", 1)[1] for row in rows for k in row if k.split("_", 1)[0] in METRIC_PREFIXES}
+    classes = {k.split("_", 1)[1] for row in rows for k in row if k.split("_", 1)[0] in CLASS_PREFIXES}
     frame = pd.DataFrame(list(rows), columns=[*RUNS_COLUMNS, *class_columns(classes)])
     # Counts stay integers where a cell is empty (cap of all-data runs, support of absent classes).
-    counts = ["seed", "crop", "cap", "n_train", "n_val", "epochs_run", "best_epoch"]
-    counts += [c for c in frame.columns if c.startswith("support_")]
+    counts = ["seed", "crop", "cap", "split_seed", "n_train", "n_val", "epochs_run", "best_epoch", "cache_views"]
+    counts += [c for c in frame.columns if c.startswith(("support_", "train_"))]
     frame[counts] = frame[counts].apply(pd.to_numeric, errors="coerce").astype("Int64")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -290,6 +311,14 @@ def write_runs(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> pd
     frame.to_csv(tmp, index=False)
     os.replace(tmp, path)
     return frame
+
+
+def read_run_table(out: str | Path, run_dir: str, name: str) -> pd.DataFrame | None:
+    """A run folder's CSV table (ids and classes as text), or ``None`` if absent."""
+    path = Path(out) / run_dir / name
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, dtype={"id": str, "label": str, "pred": str, "split": str}, keep_default_na=False)
 
 
 def read_runs(path: str | os.PathLike) -> pd.DataFrame:
@@ -304,7 +333,8 @@ def read_runs(path: str | os.PathLike) -> pd.DataFrame:
     if not path.is_file():
         raise SpiralArmsError(f"{path}: no runs table (run 'spiralarms reproduce' first)")
     frame = pd.read_csv(path, dtype={"setting": str, "model": str, "merge": str, "classes": str, "run_dir": str,
-                                     "run_key": str, "config_hash": str, "backbone": str, "status": str})
+                                     "run_key": str, "config_hash": str, "backbone": str, "status": str,
+                                     "cap_scope": str})
     missing = [c for c in RUNS_COLUMNS if c not in frame.columns]
     if missing:
         raise SpiralArmsError(f"{path}: not a runs table, no column {missing[0]!r}")
@@ -467,6 +497,7 @@ class RunCache:
         c = spec.config
         n_train = summary.get("n_train", {})
         n_val = summary.get("n_val", {})
+        cache = summary.get("embedding_cache") or {}
         row: dict[str, Any] = {
             "experiment": spec.experiment,
             "setting": spec.setting,
@@ -477,6 +508,8 @@ class RunCache:
             "crop": c.data.crop,
             "merge": c.data.merge or "all",
             "cap": c.data.cap,
+            "cap_scope": c.data.cap_scope,
+            "split_seed": spec.split_seed,
             "classes": " ".join(metrics["classes"]),
             "n_train": int(sum(n_train.values())) if isinstance(n_train, Mapping) else n_train,
             "n_val": int(sum(n_val.values())) if isinstance(n_val, Mapping) else n_val,
@@ -484,6 +517,7 @@ class RunCache:
             "accuracy": metrics["accuracy"],
             "epochs_run": summary.get("epochs_run"),
             "best_epoch": summary.get("best_epoch"),
+            "cache_views": len(cache.get("views", ())) if cache.get("used") else 0,
             "wall_seconds": summary.get("wall_seconds"),
             "status": status,
             "run_dir": os.path.relpath(folder, self.out),
@@ -493,4 +527,6 @@ class RunCache:
         for name in metrics["classes"]:
             for prefix in METRIC_PREFIXES:
                 row[f"{prefix}_{name}"] = metrics["per_class"][name][prefix]
+            if isinstance(n_train, Mapping):
+                row[f"train_{name}"] = n_train.get(name)
         return row

@@ -22,20 +22,16 @@ values are read as YAML. Unknown keys and bad values are one-line
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import yaml
+from pydantic import Field, field_validator
 
 from spiralarms.catalog.classes import ARM_CLASSES, parse_merge
-from spiralarms.config import coerce_value, resolve_config_path
+from spiralarms.config import Settings, read_yaml, resolve_config_path
 from spiralarms.errors import SpiralArmsError
-from spiralarms.experiments.backbones import BackbonesConfig
+from spiralarms.experiments.backbone_comparison import BackbonesConfig
 from spiralarms.experiments.class_configs import ClassConfigsConfig
 from spiralarms.experiments.crop_sweep import CropSweepConfig
 from spiralarms.experiments.downsampling import DownsamplingConfig
@@ -64,16 +60,12 @@ RUN_SECTIONS: tuple[str, ...] = ("data", "model", "train")
 EXPERIMENT_KEYS: dict[str, str] = {
     "data.crop": "crop_sweep.crops and the experiments' crop",
     "data.seed": "crop_sweep.seeds and the experiments' seed",
+    "data.split_seed": "crop_sweep.split and crop_sweep.split_seed (the other experiments split with their seed)",
     "data.cap": "crop_sweep.per_class and the experiments' cap",
     "data.merge": "class_configs.merges",
 }
 
-_SOURCE_KINDS = ("catalog", "synthetic")
-_CHECKPOINTS = ("best", "all", "none")
-
-
-@dataclass
-class SourceConfig:
+class SourceConfig(Settings):
     """Where the galaxies come from.
 
     Attributes
@@ -96,16 +88,25 @@ class SourceConfig:
         keeps every selected galaxy.
     """
 
-    kind: str = "catalog"
+    kind: Literal["catalog", "synthetic"] = "catalog"
     catalog: str | None = None
-    n_per_class: int = 150
-    size: int = 424
-    seed: int = 0
+    n_per_class: int = Field(150, ge=1)
+    size: int = Field(424, ge=32)
+    seed: int = Field(0, ge=0)
     class_counts: dict[str, int] | None = None
 
+    @field_validator("class_counts")
+    @classmethod
+    def _known_classes(cls, counts: dict[str, int] | None) -> dict[str, int] | None:
+        for name, count in (counts or {}).items():
+            if name not in ARM_CLASSES:
+                raise ValueError(f"keyed by classes ({', '.join(ARM_CLASSES)}), got {name!r}")
+            if count < 1:
+                raise ValueError(f"positive counts, got {name}: {count}")
+        return counts
 
-@dataclass
-class ModelSpec:
+
+class ModelSpec(Settings):
     """A model of the comparison: a training configuration and overrides.
 
     Attributes
@@ -119,16 +120,15 @@ class ModelSpec:
         reproduction's own ``set`` (e.g. ``model.weights=PATH``).
     """
 
-    config: str = "b0-zoobot"
-    set: list[str] = field(default_factory=list)
+    config: str = Field("b0-zoobot", min_length=1)
+    set: list[str] = Field(default_factory=list)
 
 
 def _paper_models() -> dict[str, ModelSpec]:
-    return {"B0": ModelSpec("b0-zoobot"), "V2M": ModelSpec("v2m-imagenet")}
+    return {"B0": ModelSpec(config="b0-zoobot"), "V2M": ModelSpec(config="v2m-imagenet")}
 
 
-@dataclass
-class ReproduceConfig:
+class ReproduceConfig(Settings):
     """A whole reproduction: data source, models, overrides and the four experiments.
 
     Attributes
@@ -163,55 +163,38 @@ class ReproduceConfig:
     """
 
     name: str = "paper"
-    notes: list[str] = field(default_factory=list)
-    source: SourceConfig = field(default_factory=SourceConfig)
-    models: dict[str, ModelSpec] = field(default_factory=_paper_models)
-    set: list[str] = field(default_factory=list)
-    checkpoints: str = "best"
-    crop_sweep: CropSweepConfig = field(default_factory=CropSweepConfig)
-    downsampling: DownsamplingConfig = field(default_factory=DownsamplingConfig)
-    class_configs: ClassConfigsConfig = field(default_factory=ClassConfigsConfig)
-    backbones: BackbonesConfig = field(default_factory=BackbonesConfig)
-    base_dir: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    models: dict[str, ModelSpec] = Field(default_factory=_paper_models, min_length=1)
+    set: list[str] = Field(default_factory=list)
+    checkpoints: Literal["best", "all", "none"] = "best"
+    crop_sweep: CropSweepConfig = Field(default_factory=CropSweepConfig)
+    downsampling: DownsamplingConfig = Field(default_factory=DownsamplingConfig)
+    class_configs: ClassConfigsConfig = Field(default_factory=ClassConfigsConfig)
+    backbones: BackbonesConfig = Field(default_factory=BackbonesConfig)
+    base_dir: str | None = Field(None, exclude=True)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Every setting as plain values (YAML ready), without ``base_dir``."""
-        values = dataclasses.asdict(self)
-        values.pop("base_dir")
-        return values
+    @field_validator("models", mode="before")
+    @classmethod
+    def _model_shorthand(cls, models: Any) -> Any:
+        # ``B0: b0-zoobot`` is short for ``B0: {config: b0-zoobot}``.
+        if isinstance(models, Mapping):
+            return {str(k): ({"config": v} if isinstance(v, str) else v) for k, v in models.items()}
+        return models
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], source: str = "reproduce config") -> "ReproduceConfig":
-        """Defaults updated by a nested mapping; unknown keys and bad values raise.
+        """Defaults updated by a nested mapping (a ``models`` mapping replaces the pair).
 
         Raises
         ------
         SpiralArmsError
             Naming the first unknown key or bad value, and ``source``.
         """
-        if not isinstance(values, Mapping):
-            raise SpiralArmsError(f"{source}: expected a mapping of settings, got {type(values).__name__}")
-        config = cls()
-        if "models" in values and values["models"] is not None:
-            # A models mapping replaces the default pair rather than adding to it.
-            config.models = {}
-        _update(config, values, "", source)
-        return config.validate(source)
+        return cls.from_mapping(values, source).check(source)
 
-    def set_key(self, dotted: str, value: Any, source: str = "override") -> None:
-        """Set one key, ``"section.key"`` (``"models.B0.config"``); strings are read as YAML."""
-        parts = str(dotted).split(".")
-        if not all(parts):
-            raise SpiralArmsError(f"{source}: bad key {dotted!r}")
-        if isinstance(value, str):
-            value = _yaml_value(value, dotted, source)
-        nested: Any = value
-        for part in reversed(parts[1:]):
-            nested = {part: nested}
-        _update(self, {parts[0]: nested}, "", source)
-
-    def validate(self, source: str = "reproduce config") -> "ReproduceConfig":
-        """Check values and cross-references; return ``self``.
+    def check(self, source: str = "reproduce config") -> "ReproduceConfig":
+        """Check what the field types cannot: sweep lists, merges, overrides, model references.
 
         Raises
         ------
@@ -223,19 +206,7 @@ class ReproduceConfig:
             if not ok:
                 raise SpiralArmsError(f"{source}: {key} must be {rule}, got {value!r}")
 
-        s = self.source
-        need(s.kind in _SOURCE_KINDS, "source.kind", s.kind, f"one of {', '.join(_SOURCE_KINDS)}")
-        need(s.n_per_class >= 1, "source.n_per_class", s.n_per_class, "a positive integer")
-        need(s.size >= 32, "source.size", s.size, "at least 32 pixels")
-        need(s.seed >= 0, "source.seed", s.seed, "a non-negative integer")
-        if s.class_counts is not None:
-            for name, count in s.class_counts.items():
-                need(name in ARM_CLASSES, f"source.class_counts.{name}", name, f"a class ({', '.join(ARM_CLASSES)})")
-                need(count >= 1, f"source.class_counts.{name}", count, "a positive integer")
-        need(self.checkpoints in _CHECKPOINTS, "checkpoints", self.checkpoints, f"one of {', '.join(_CHECKPOINTS)}")
-        need(bool(self.models), "models", self.models, "at least one model")
         for label, spec in self.models.items():
-            need(bool(spec.config.strip()), f"models.{label}.config", spec.config, "a configuration name or file")
             check_run_overrides(spec.set, f"{source}: models.{label}.set")
         check_run_overrides(self.set, f"{source}: set")
 
@@ -248,15 +219,8 @@ class ReproduceConfig:
         need(len(set(sweep.seeds)) == len(sweep.seeds), "crop_sweep.seeds", sweep.seeds, "distinct seeds")
         need(len(sweep.classes) == 2 and len(set(sweep.classes)) == 2 and set(sweep.classes) <= set(ARM_CLASSES),
              "crop_sweep.classes", sweep.classes, f"two distinct classes of {', '.join(ARM_CLASSES)}")
-        need(sweep.per_class >= 2, "crop_sweep.per_class", sweep.per_class, "at least 2")
         need(sweep.f1 == "macro" or sweep.f1 in sweep.classes, "crop_sweep.f1", sweep.f1,
              f"'macro' or one of {', '.join(sweep.classes)}")
-        for section in ("downsampling", "class_configs", "backbones"):
-            settings = getattr(self, section)
-            need(settings.cap >= 1, f"{section}.cap", settings.cap, "a positive integer")
-            need(settings.seed >= 0, f"{section}.seed", settings.seed, "a non-negative integer")
-            need(settings.crop is None or settings.crop >= 1, f"{section}.crop", settings.crop,
-                 "a positive crop size or null (the sweep's choice)")
         merges = []
         for merge in self.class_configs.merges:
             try:
@@ -285,50 +249,6 @@ class ReproduceConfig:
             if beside.is_file():
                 return str(beside)
         return str(Path(name).expanduser()) if Path(name).expanduser().is_file() else name
-
-
-def _yaml_value(text: str, key: str, source: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise SpiralArmsError(f"{source}: {key}: cannot read {text!r} as a YAML value") from None
-
-
-def _update(target: Any, values: Mapping[str, Any], prefix: str, source: str) -> None:
-    """Set the fields of dataclass ``target`` from ``values``, recursively and checked."""
-    hints = typing.get_type_hints(type(target))
-    names = [f.name for f in dataclasses.fields(target) if f.name != "base_dir"]
-    for key, value in values.items():
-        dotted = f"{prefix}{key}"
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f" (did you mean {prefix}{close[0]!r}?)" if close else f"; keys are {', '.join(names)}"
-            raise SpiralArmsError(f"{source}: unknown key {dotted!r}{hint}")
-        hint = hints[key]
-        current = getattr(target, key)
-        if dataclasses.is_dataclass(current):
-            if value is None:
-                continue
-            if not isinstance(value, Mapping):
-                raise SpiralArmsError(f"{source}: {dotted} must be a mapping of keys, got {value!r}")
-            _update(current, value, f"{dotted}.", source)
-        elif key == "models" and prefix == "":
-            if not isinstance(value, Mapping):
-                raise SpiralArmsError(f"{source}: models must map labels to {{config, set}}, got {value!r}")
-            for label, spec in value.items():
-                label = str(label)
-                if isinstance(spec, str):
-                    spec = {"config": spec}
-                if spec is None or not isinstance(spec, Mapping):
-                    raise SpiralArmsError(f"{source}: models.{label} must be a mapping {{config, set}}, got {spec!r}")
-                model = target.models.get(label)
-                if model is None:
-                    if "config" not in spec:
-                        raise SpiralArmsError(f"{source}: models.{label}: give its config (a name or a file)")
-                    model = target.models[label] = ModelSpec(config="")
-                _update(model, spec, f"models.{label}.", source)
-        else:
-            setattr(target, key, coerce_value(value, hint, dotted, source))
 
 
 def split_overrides(items: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -409,16 +329,7 @@ def load_reproduce_config(
         raise SpiralArmsError("give --config or --quick, not both (--quick is the shipped reproduce-quick config)")
     name = path if path is not None else (QUICK_CONFIG if quick else PAPER_CONFIG)
     file = resolve_config_path(name)
-    try:
-        values = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise SpiralArmsError(f"{file}: not valid YAML: {' '.join(str(exc).split())}") from None
-    config = ReproduceConfig.from_dict(values, source=str(file))
+    config = ReproduceConfig.from_mapping(read_yaml(file), source=str(file))
+    config = config.with_overrides(overrides, source="--set")
     config.base_dir = str(file.resolve().parent)
-    for item in overrides:
-        text = str(item)
-        if "=" not in text:
-            raise SpiralArmsError(f"--set {text!r}: expected KEY=VALUE")
-        key, value = text.split("=", 1)
-        config.set_key(key.strip(), value.strip(), source=f"--set {text!r}")
-    return config.validate(f"{file} with overrides" if overrides else str(file))
+    return config.check(f"{file} with overrides" if overrides else str(file))

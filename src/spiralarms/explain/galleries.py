@@ -16,10 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from spiralarms.errors import SpiralArmsError
-from spiralarms.explain.layers import eval_mode, model_device
 
 __all__ = ["GALLERY_KINDS", "select_gallery", "validation_predictions", "load_images"]
 
@@ -140,28 +138,21 @@ def _read_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"id": str, "label": str, "pred": str}, keep_default_na=False)
 
 
-@torch.no_grad()
-def validation_predictions(
-    run_dir: str | os.PathLike,
-    model: nn.Module | None = None,
-    info: dict | None = None,
-    batch_size: int = 32,
-) -> pd.DataFrame:
+def validation_predictions(run_dir: str | os.PathLike, module=None, batch_size: int = 32) -> pd.DataFrame:
     """A run's validation galaxies with their prediction and image file.
 
     Reads ``RUN/val_predictions.csv`` (written by training) and joins the image files
     from ``RUN/split.csv``; if the predictions file is missing, predicts the
-    ``split == "val"`` rows of ``split.csv`` with ``model``.
+    ``split == "val"`` rows of ``split.csv`` with ``module`` (through
+    :func:`spiralarms.predictions.predict_arrays`, the package's one inference path).
 
     Parameters
     ----------
     run_dir : path
         Run folder.
-    model : nn.Module, optional
-        The run's classifier, needed only when ``val_predictions.csv`` is missing.
-    info : dict, optional
-        ``load_classifier``'s description (``classes``, ``crop``, ``grey``), needed
-        with ``model``.
+    module : ArmClassifierModule, optional
+        The run's model, needed only when ``val_predictions.csv`` is missing; its
+        card gives the classes, crop and grey setting.
     batch_size : int, default 32
 
     Returns
@@ -198,16 +189,17 @@ def validation_predictions(
             first = predictions.loc[lost, "id"].iloc[0]
             raise SpiralArmsError(f"{predictions_file}: {int(lost.sum())} id(s) not in split.csv (first {first})")
         return predictions
-    if model is None or info is None:
+    if module is None:
         raise SpiralArmsError(f"{run_dir}: no val_predictions.csv; pass the model to predict the validation set")
-    classes = [str(c) for c in info["classes"]]
-    probs = []
-    device = model_device(model)
-    with eval_mode(model):
-        for start in range(0, len(val), batch_size):
-            images = load_images(val["file"].iloc[start : start + batch_size], info["crop"], info["grey"])
-            probs.append(torch.softmax(model(images.to(device)).float(), dim=1).cpu().numpy())
-    p = np.concatenate(probs)
+    from spiralarms.data.dataset import GalaxyDataset
+    from spiralarms.data.transforms import build_eval_transform
+    from spiralarms.predictions.inference import predict_arrays
+
+    card = module.card
+    classes = [str(c) for c in card.classes]
+    dataset = GalaxyDataset(val, classes, build_eval_transform(crop=card.crop, grey=card.grey), grey=card.grey,
+                            label_column=None)
+    p = predict_arrays(module, dataset, batch_size=batch_size)
     table = pd.DataFrame({"id": val["id"], "label": val["label"], "pred": [classes[i] for i in p.argmax(axis=1)]})
     for j, c in enumerate(classes):
         table[f"p_{c}"] = p[:, j]

@@ -44,7 +44,7 @@ from spiralarms.explain.faithfulness import (
 )
 from spiralarms.explain.figures import GalleryPanel, GalleryRow, plot_deletion_curves, plot_feature_maps, plot_gallery
 from spiralarms.explain.galleries import GALLERY_KINDS, load_images, select_gallery, validation_predictions
-from spiralarms.explain.layers import LAYER_ROLES, eval_mode, feature_layers, last_conv_stage, model_device
+from spiralarms.explain.layers import LAYER_ROLES, feature_layers, last_conv_stage, model_device
 from spiralarms.explain.maps import feature_maps, gradcam_pp, smoothgrad
 
 __all__ = ["explain_run", "run_masks", "MAP_NAMES"]
@@ -275,7 +275,7 @@ def _given_images(images: Sequence[str | os.PathLike]) -> _Galaxies:
 
 
 def _compute_maps(
-    model,
+    module,
     galaxies: _Galaxies,
     classes: Sequence[str],
     crop,
@@ -288,16 +288,12 @@ def _compute_maps(
     out: Path,
 ) -> None:
     """Read the pixels, predict, and compute and save both heat maps of every galaxy."""
+    from spiralarms.predictions.inference import predict_arrays
+
     table = galaxies.table
     pixels = load_images(table["file"].tolist(), crop, grey)
-    device = model_device(model)
-    with torch.no_grad(), eval_mode(model):
-        probs = torch.cat(
-            [
-                torch.softmax(model(pixels[i : i + batch_size].to(device)).float(), dim=1).cpu()
-                for i in range(0, len(pixels), batch_size)
-            ]
-        ).numpy()
+    probs = predict_arrays(module, pixels, batch_size=batch_size)
+    model = module.model
     if "pred" in table:
         # Explain the prediction that the galleries show (val_predictions.csv).
         targets = np.array([list(classes).index(str(p)) for p in table["pred"]], dtype=np.int64)
@@ -510,7 +506,7 @@ def explain_run(
     SpiralArmsError
         On a missing run or checkpoint, unreadable images, or bad settings.
     """
-    from spiralarms.training.checkpoint import load_classifier
+    from spiralarms.models.loading import load_model
 
     started = time.perf_counter()
     say = log or (lambda _message: None)
@@ -533,7 +529,10 @@ def explain_run(
         )
     if not run.exists():
         raise SpiralArmsError(f"{run}: no such run folder or checkpoint")
-    model, info = load_classifier(run, map_location=_torch_device(device))  # a run folder gives its best.ckpt
+    loaded = load_model(run)  # a run folder gives its best.ckpt
+    module = loaded.module.to(_torch_device(device))
+    model = module.model
+    info = {**loaded.card.to_dict(), "checkpoint": loaded.source}
     if out is None:  # given images get their own folder: the validation explanation stays intact
         out = (run if run.is_dir() else run.parent) / ("explain" if images is None else "explain-images")
     out = Path(out)
@@ -544,7 +543,7 @@ def explain_run(
 
     galleries: dict[str, dict[str, pd.DataFrame]] = {}
     if images is None:
-        predictions = validation_predictions(run, model, info)
+        predictions = validation_predictions(run, module)
         galaxies, galleries = _choose_validation_galaxies(predictions, classes, n_per_class, n_faithful, seed)
     else:
         galaxies = _given_images(images)
@@ -559,7 +558,7 @@ def explain_run(
     layer, _ = last_conv_stage(model, first)
     layers = feature_layers(model, first, LAYER_ROLES)
     say(f"Grad-CAM++ on {layer}; SmoothGrad with noise {noise:g} and {samples} samples")
-    _compute_maps(model, galaxies, classes, crop, grey, layer, noise, samples, seed, batch_size, out)
+    _compute_maps(module, galaxies, classes, crop, grey, layer, noise, samples, seed, batch_size, out)
     outputs.extend(f"maps/{g}_{m}.npy" for g in galaxies.ids for m in MAP_NAMES)
 
     say("feature maps of " + ", ".join(f"{role} {name}" for role, name in layers.items()))

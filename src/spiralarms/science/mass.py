@@ -16,8 +16,8 @@ out and counted, as are rows without a label. For every source::
 
 from __future__ import annotations
 
-import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +26,8 @@ import pandas as pd
 
 from spiralarms.catalog.classes import arm_classes, class_mapping, parse_merge
 from spiralarms.catalog.readers import read_table, write_table
-from spiralarms.errors import SpiralArmsError, first_line
+from spiralarms.errors import SpiralArmsError, SpiralArmsWarning, first_line
+from spiralarms.io.atomic import write_json, write_text
 from spiralarms.science.crossmatch import crossmatch, galaxy_id_column, galaxy_ids, galaxy_positions
 from spiralarms.science.mpajhu import MPAJHUCatalogue, load_mpajhu
 from spiralarms.science.statistics import TABLE4_COLUMNS, TABLE4_MERGE, table4, table4_markdown
@@ -64,9 +65,9 @@ class Source:
     galaxies : pandas.DataFrame
         The rows kept, with a ``class`` column (Table 4 class) and the original
         ``label``.
-    n_input, n_excluded_errors, n_without_class : int
+    n_input, n_excluded_errors, n_without_class, n_duplicates : int
         Rows read; predictions rows left out for a non-empty ``error``; rows left
-        out for a missing label.
+        out for a missing label; repeats of an id already read (counted once).
     """
 
     name: str
@@ -76,6 +77,7 @@ class Source:
     n_input: int
     n_excluded_errors: int
     n_without_class: int
+    n_duplicates: int = 0
 
 
 @dataclass
@@ -85,8 +87,8 @@ class SourceSummary:
     Attributes
     ----------
     name, kind, path : str
-    n_input, n_excluded_errors, n_without_class, n_matched, n_unmatched : int
-        ``n_input`` is the sum of the other four.
+    n_input, n_excluded_errors, n_without_class, n_duplicates, n_matched, n_unmatched : int
+        ``n_input`` is the sum of the other five.
     n_by_method : dict
         Matches by ``id`` and by ``sky``.
     counts : dict
@@ -105,6 +107,7 @@ class SourceSummary:
     n_by_method: dict[str, int]
     counts: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    n_duplicates: int = 0
 
     def to_dict(self) -> dict:
         """JSON-ready counts."""
@@ -114,6 +117,7 @@ class SourceSummary:
             "n_input": int(self.n_input),
             "n_excluded_errors": int(self.n_excluded_errors),
             "n_without_class": int(self.n_without_class),
+            "n_duplicates": int(self.n_duplicates),
             "n_matched": int(self.n_matched),
             "n_unmatched": int(self.n_unmatched),
             "n_matched_by_id": int(self.n_by_method.get("id", 0)),
@@ -294,6 +298,20 @@ def read_source(path, *, merge: str | None = TABLE4_MERGE) -> Source:
     known = classes.notna().to_numpy()
     galaxies = table.loc[known].reset_index(drop=True)
     galaxies["class"] = classes[known].to_numpy()
+    n_duplicates = 0
+    id_column = galaxy_id_column(galaxies)
+    if id_column is not None:
+        repeated = galaxies[id_column].astype(str).duplicated().to_numpy()
+        n_duplicates = int(repeated.sum())
+        if n_duplicates:
+            first = galaxies.loc[repeated, id_column].iloc[0]
+            warnings.warn(
+                f"{path}: {n_duplicates} rows repeat an id already read (first {id_column} {first}); "
+                "each galaxy is counted once, with its first row",
+                SpiralArmsWarning,
+                stacklevel=2,
+            )
+            galaxies = galaxies.loc[~repeated].reset_index(drop=True)
     return Source(
         name=name,
         kind=kind,
@@ -302,6 +320,7 @@ def read_source(path, *, merge: str | None = TABLE4_MERGE) -> Source:
         n_input=n_input,
         n_excluded_errors=n_errors,
         n_without_class=int((~known).sum()),
+        n_duplicates=n_duplicates,
     )
 
 
@@ -401,6 +420,11 @@ def run_mass(
     for source in sources:
         galaxies = _with_positions(source.galaxies, position_table)
         result = crossmatch(galaxies, catalogue, method=match, tolerance_arcsec=tolerance_arcsec)
+        if result.n_matched == 0:
+            raise SpiralArmsError(
+                f"{source.path}: none of its {len(galaxies)} galaxies matches the MPA-JHU catalogue {mpajhu} "
+                f"(match {match!r}); check that they share ids or sky positions"
+            )
         m = result.matched
         part = pd.DataFrame(
             {
@@ -431,6 +455,7 @@ def run_mass(
                 n_input=source.n_input,
                 n_excluded_errors=source.n_excluded_errors,
                 n_without_class=source.n_without_class,
+                n_duplicates=source.n_duplicates,
                 n_matched=result.n_matched,
                 n_unmatched=result.n_unmatched,
                 n_by_method=result.n_by_method,
@@ -449,7 +474,7 @@ def run_mass(
     out.mkdir(parents=True, exist_ok=True)
     outputs = {key: str(out / name) for key, name in OUTPUT_FILES.items()}
     write_table(table, outputs["table4_csv"])
-    Path(outputs["table4_md"]).write_text(table4_markdown(table), encoding="utf-8")
+    write_text(outputs["table4_md"], table4_markdown(table))
     write_table(matched, outputs["matched"])
     write_table(unmatched, outputs["unmatched"])
     if figures:
@@ -470,5 +495,5 @@ def run_mass(
         match={"method": match, "tolerance_arcsec": float(tolerance_arcsec)},
         outputs=outputs,
     )
-    Path(outputs["summary"]).write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    write_json(outputs["summary"], result.to_dict())
     return result

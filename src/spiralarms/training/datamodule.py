@@ -4,7 +4,7 @@
   ``(image, label)``; shuffling and augmentation are seeded per epoch
   (:mod:`spiralarms.training.sampling`).
 - :class:`GalaxyDataModule`: the paper's pipeline over a selected catalogue: the
-  stratified 70:30 split with the per-class cap on the training pool
+  per-class cap and the stratified 70:30 split
   (:func:`~spiralarms.data.splits.split_catalog`), then
   :class:`~spiralarms.data.dataset.GalaxyDataset` with the training augmentation or
   the eval transform.
@@ -25,15 +25,20 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from spiralarms.config import DataConfig
+from spiralarms.config import AugmentConfig, DataConfig
 from spiralarms.data.dataset import GalaxyDataset
 from spiralarms.data.splits import split_catalog
 from spiralarms.data.store import PreparedStore, is_prepared_store
 from spiralarms.data.transforms import build_eval_transform, build_train_transform
+from spiralarms.errors import SpiralArmsError
 from spiralarms.training.embedding_cache import CachedFeatures, FeatureViewDataset, collate_features
 from spiralarms.training.sampling import EpochShuffleSampler, SeededAugmentation
 
-__all__ = ["ImageDataModule", "GalaxyDataModule", "FeatureDataModule", "EpochSync", "ID_COLUMNS"]
+__all__ = ["ImageDataModule", "GalaxyDataModule", "FeatureDataModule", "EpochSync", "ID_COLUMNS", "STRATA_COLUMN"]
+
+#: Column of the six-class T11 label (``select_clean_sample`` writes it): the strata of
+#: the cap and the split, so that merged runs share the six-class run's split.
+STRATA_COLUMN = "label_original"
 
 #: Columns tried, in order, as the galaxy id in ``split.csv``.
 ID_COLUMNS: tuple[str, ...] = ("dr7objid", "objid", "GalaxyID", "id")
@@ -128,15 +133,20 @@ class ImageDataModule(EpochSeededDataModule):
 class GalaxyDataModule(ImageDataModule):
     """The paper's data pipeline over a selected catalogue.
 
-    The table is split at construction (deterministic in ``data.seed``):
-    stratified ``1 - val_fraction : val_fraction``, then the training pool capped
-    at ``data.cap`` images per class; validation keeps the natural class mix.
+    The table is split at construction, deterministic in the split seed
+    (``data.split_seed``, else ``data.seed``): every class capped at ``data.cap``
+    galaxies, then a stratified ``1 - val_fraction : val_fraction`` split
+    (``data.cap_scope="dataset"``, the paper), or the split first and the cap on the
+    training pool only (``"train"``). The cap and the strata are the six T11 classes
+    (``label_original``) where the table has them, so a class merge caps and splits
+    the same galaxies as the six-class run with the same split seed.
 
     Parameters
     ----------
     table : pandas.DataFrame
-        The clean sample: a ``label`` column (class names) and an absolute ``file``
-        column (:func:`~spiralarms.catalog.readers.resolve_image_paths`).
+        The clean sample: a ``label`` column (class names), an absolute ``file``
+        column (:func:`~spiralarms.catalog.readers.resolve_image_paths`) and, after a
+        merge, ``label_original`` (the six-class label).
     classes : sequence of str
         Class names in order.
     data : DataConfig
@@ -159,16 +169,38 @@ class GalaxyDataModule(ImageDataModule):
         data: DataConfig,
         batch_size: int = 16,
         pin_memory: bool = False,
+        augment: AugmentConfig | None = None,
     ):
+        augment = augment if augment is not None else AugmentConfig()
         self.classes = tuple(classes)
         self.data_config = data
+        self.augment_config = augment
         self.train_table, self.val_table = split_catalog(
-            table, val_fraction=data.val_fraction, seed=data.seed, cap=data.cap, label_column="label"
+            table,
+            val_fraction=data.val_fraction,
+            seed=data.effective_split_seed,
+            cap=data.cap,
+            label_column="label",
+            cap_scope=data.cap_scope,
+            strata_column=STRATA_COLUMN if STRATA_COLUMN in table.columns else "label",
         )
-        self.train_transform = build_train_transform(crop=data.crop, grey=data.grey)
-        self.eval_transform = build_eval_transform(crop=data.crop, grey=data.grey)
+        self.train_transform = build_train_transform(
+            crop=data.crop,
+            grey=data.grey,
+            rotation=augment.rotation,
+            zoom=augment.zoom,
+            flips=augment.flips,
+            augment_before_crop=augment.order == "frame",
+            grey_method=augment.grey_method,
+        )
+        self.eval_transform = build_eval_transform(crop=data.crop, grey=data.grey, grey_method=augment.grey_method)
         # A prepared store (spiralarms prepare) serves decoded crops instead of JPEGs.
         self.store = PreparedStore(data.catalog) if data.catalog and is_prepared_store(data.catalog) else None
+        if self.store is not None and data.grey and augment.grey_method != "luminance":
+            raise SpiralArmsError(
+                f"{data.catalog}: a prepared store holds luminance grey crops; "
+                f"augment.grey_method={augment.grey_method} needs the image files (data.catalog of the table)"
+            )
         super().__init__(
             self._dataset(self.train_table, self.train_transform),
             self._dataset(self.val_table, self.eval_transform),
@@ -189,7 +221,9 @@ class GalaxyDataModule(ImageDataModule):
             dataset.labels = np.array([index[str(c)] for c in part["label"]], dtype=np.int64)
             dataset.classes = self.classes
             return dataset
-        return GalaxyDataset(part, self.classes, transform, grey=self.data_config.grey)
+        # Luminance grey is read by the decoder; other methods grey the RGB tensor.
+        read_grey = self.data_config.grey and self.augment_config.grey_method == "luminance"
+        return GalaxyDataset(part, self.classes, transform, grey=read_grey)
 
     @property
     def train_augment_dataset(self) -> GalaxyDataset:

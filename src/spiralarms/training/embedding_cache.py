@@ -39,6 +39,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from spiralarms.errors import SpiralArmsError
+from spiralarms.io.atomic import save_tensors
 from spiralarms.models.classifier import ArmClassifier
 from spiralarms.training.sampling import SeededAugmentation
 
@@ -350,9 +351,9 @@ class EmbeddingCache:
 
         bar = None
         if self.progress:
-            from tqdm.auto import tqdm
+            from spiralarms.logs import progress_bar
 
-            bar = tqdm(total=len(names) * len(eval_dataset), desc=f"{name} features", unit="img")
+            bar = progress_bar(total=len(names) * len(eval_dataset), desc=f"{name} features", unit="img")
         stacks, labels = [], None
         try:
             seeded = SeededAugmentation(augment_dataset, seed) if augment_dataset is not None else None
@@ -396,7 +397,4 @@ class EmbeddingCache:
     @staticmethod
     def _write(path: Path, features: torch.Tensor, labels: torch.Tensor, names: tuple[str, ...], key: str) -> None:
         """Save atomically (temporary file, then rename): a killed run leaves no half file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save({"features": features, "labels": labels, "views": list(names), "key": key}, tmp)
-        os.replace(tmp, path)
+        save_tensors({"features": features, "labels": labels, "views": list(names), "key": key}, path)

@@ -16,9 +16,14 @@ import hashlib
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import Dataset, RandomSampler
+from torch.utils.data import Dataset, RandomSampler, Sampler
 
-__all__ = ["derive_seed", "EpochShuffleSampler", "SeededAugmentation"]
+from spiralarms.errors import SpiralArmsError
+
+__all__ = ["derive_seed", "EpochShuffleSampler", "EpochBalancedSampler", "SeededAugmentation", "SAMPLERS"]
+
+#: Training samplers of ``train.sampler``: a shuffle per epoch, or class-balanced draws.
+SAMPLERS = ("shuffle", "balanced")
 
 
 def derive_seed(*parts: object) -> int:
@@ -58,6 +63,44 @@ class EpochShuffleSampler(RandomSampler):
         generator = torch.Generator()
         generator.manual_seed(derive_seed(self.seed, "shuffle", self.epoch))
         yield from torch.randperm(len(self.data_source), generator=generator).tolist()
+
+
+class EpochBalancedSampler(Sampler[int]):
+    """Class-balanced draws per epoch: every class equally likely, seeded by ``(seed, epoch)``.
+
+    Each epoch draws as many items as there are, with replacement, each with
+    probability proportional to ``1 / n_class`` (torch's ``multinomial``): rare classes
+    are seen as often as common ones, and no galaxy is thrown away (the paper's
+    answer to imbalance is down-sampling instead). A custom sampler, so Lightning
+    wraps it in its ``DistributedSamplerWrapper`` under DDP.
+
+    Parameters
+    ----------
+    labels : sequence of int
+        Class index of every training item.
+    seed : int, default 0
+    """
+
+    def __init__(self, labels, seed: int = 0):
+        labels = torch.as_tensor(labels, dtype=torch.int64).cpu()
+        if labels.ndim != 1 or len(labels) == 0:
+            raise SpiralArmsError("balanced sampler: needs one class index per training item")
+        counts = torch.bincount(labels)
+        self.weights = (1.0 / counts.clamp(min=1).double())[labels]
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the draws of ``epoch``."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator()
+        generator.manual_seed(derive_seed(self.seed, "balanced", self.epoch))
+        yield from torch.multinomial(self.weights, len(self.weights), replacement=True, generator=generator).tolist()
 
 
 class SeededAugmentation(Dataset):

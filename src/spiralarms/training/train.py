@@ -21,7 +21,6 @@ precision come from the ``train`` section.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
 import random
@@ -55,16 +54,18 @@ from spiralarms.config import (
 )
 from spiralarms.data.images import scan_images
 from spiralarms.data.store import PreparedStore, is_prepared_store
-from spiralarms.errors import SpiralArmsError
+from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
 from spiralarms.evaluation.metrics import classification_metrics
+from spiralarms.predictions.inference import predict_arrays
 from spiralarms.models.backbones import build_classifier
-from spiralarms.training.checkpoint import read_checkpoint
+from spiralarms.models.loading import read_checkpoint
+from spiralarms.models.module import ArmClassifierModule
+from spiralarms.training.checkpointing import AtomicCheckpointIO, checkpoint_progress
 from spiralarms.training.datamodule import ID_COLUMNS, EpochSync, FeatureDataModule, GalaxyDataModule
 from spiralarms.training.embedding_cache import EmbeddingCache
 from spiralarms.training.history import HistoryCallback, read_history
-from spiralarms.training.module import ArmClassifierModule
 
-__all__ = ["TrainResult", "train", "load_selection", "predict_probabilities", "RUN_FILES", "RESUMABLE_KEYS"]
+__all__ = ["TrainResult", "train", "load_selection", "RUN_FILES", "RESUMABLE_KEYS"]
 
 #: Files of a run folder that ``resume=False`` removes (the cache is kept).
 RUN_FILES: tuple[str, ...] = (
@@ -140,19 +141,21 @@ def load_selection(config: ExperimentConfig) -> tuple[pd.DataFrame, tuple[str, .
         raise SpiralArmsError("data.catalog: no catalogue given (set data.catalog in the config or override it)")
     if is_prepared_store(data.catalog):
         return _store_selection(config)
+    if Path(data.catalog).is_dir():
+        PreparedStore(data.catalog)  # an unfinished store says so; any other folder is not a catalogue
+        raise SpiralArmsError(f"{data.catalog}: a folder, neither a catalogue file nor a prepared store")
     table, schema = read_catalog(data.catalog, schema=data.schema, return_schema=True)
     selection = select_clean_sample(table, schema=schema, merge=data.merge)
     if len(selection.selected) == 0:
         raise SpiralArmsError(f"{data.catalog}: no galaxy passes the clean-sample cuts")
-    selected = resolve_image_paths(
-        selection.selected, data.catalog, mapping=data.mapping, image_dir=data.image_root, check_exists=True
-    )
-    missing = selected["file"].isna().to_numpy()
-    if missing.any():
+    selected = resolve_image_paths(selection.selected, data.catalog, mapping=data.mapping, image_dir=data.image_root)
+    missing = np.array([f is None or not os.path.isfile(f) for f in selected["file"]])
+    if missing.sum() * 2 > len(selected):
+        # Most files absent: the image folder or mapping is wrong, not a few files.
         id_column = next((c for c in ID_COLUMNS if c in selected.columns), None)
         first = selected[id_column].to_numpy()[missing][0] if id_column else selected.index[missing][0]
         raise SpiralArmsError(
-            f"{data.catalog}: {int(missing.sum())} selected galaxies have no image file "
+            f"{data.catalog}: {int(missing.sum())} of {len(selected)} selected galaxies have no image file "
             f"(first: {id_column or 'row'} {first}); check data.image_root or data.mapping"
         )
     return _without_unreadable(selected, str(data.catalog)), tuple(selection.classes)
@@ -165,7 +168,7 @@ def _without_unreadable(selected: pd.DataFrame, source: str) -> pd.DataFrame:
     the accounting: the rows left out travel in ``attrs["unreadable"]`` (``file``,
     ``error``), which :func:`train` writes to ``unreadable.csv`` in the run folder.
     """
-    report = scan_images(selected["file"].tolist(), workers=min(4, os.cpu_count() or 1))
+    report = scan_images([f or "" for f in selected["file"]], workers=min(4, os.cpu_count() or 1))
     bad = ~report["ok"].to_numpy(bool)
     if not bad.any():
         return selected
@@ -173,6 +176,7 @@ def _without_unreadable(selected: pd.DataFrame, source: str) -> pd.DataFrame:
     warnings.warn(
         f"{source}: {int(bad.sum())} selected galaxies have unreadable images and are left out "
         f"(first: {first['file']}: {first['error']}); the run folder's unreadable.csv lists them",
+        SpiralArmsWarning,
         stacklevel=3,
     )
     kept = selected[~bad].reset_index(drop=True)
@@ -213,21 +217,33 @@ def _store_selection(config: ExperimentConfig) -> tuple[pd.DataFrame, tuple[str,
     return table, tuple(store.classes)
 
 
+def _without_empty_classes(table: pd.DataFrame, classes: Sequence[str], source: str) -> tuple[str, ...]:
+    """Leave out, with a warning, classes that no selected galaxy has.
+
+    A class that a merge or the cuts leave empty cannot be learnt or measured; kept,
+    it would add an F1 of 0 to the macro F1 of every run.
+    """
+    present = set(table["label"].astype(str))
+    empty = [c for c in classes if c not in present]
+    if not empty:
+        return tuple(classes)
+    kept = tuple(c for c in classes if c in present)
+    if len(kept) < 2:
+        raise SpiralArmsError(f"{source}: the selected galaxies hold {len(kept)} class(es); training needs two")
+    warnings.warn(
+        f"{source}: no selected galaxy has class {', '.join(empty)}; trained on {', '.join(kept)} "
+        "(an empty class would add an F1 of 0 to the macro F1)",
+        SpiralArmsWarning,
+        stacklevel=3,
+    )
+    return kept
+
+
 def _classes_of(table: pd.DataFrame, merge: str | None) -> tuple[str, ...]:
     """Classes present in ``table['label']``: the T11 order first, others sorted."""
     present = set(table["label"].astype(str))
     ordered = [c for c in arm_classes(merge) if c in present]
     return tuple(ordered + sorted(present - set(ordered)))
-
-
-def _resolve_paths(config: ExperimentConfig) -> ExperimentConfig:
-    """A validated copy with absolute file paths (so config.yaml works from anywhere)."""
-    config = copy.deepcopy(config).validate()
-    for section, key in (("data", "catalog"), ("data", "image_root"), ("data", "mapping"), ("model", "weights")):
-        value = getattr(getattr(config, section), key)
-        if value is not None:
-            setattr(getattr(config, section), key, str(Path(value).expanduser().resolve()))
-    return config
 
 
 def _check_resumable(config: ExperimentConfig, saved: Path) -> None:
@@ -250,16 +266,6 @@ def _clear_run(run_dir: Path) -> None:
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     for name in RUN_FILES:
         (run_dir / name).unlink(missing_ok=True)
-
-
-def _progress(path: Path) -> tuple[int, bool]:
-    """Epochs completed by a checkpoint, and whether early stopping had ended the run."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    stopped = any(
-        name.startswith("EarlyStopping") and int(state.get("stopped_epoch", 0)) > 0
-        for name, state in checkpoint.get("callbacks", {}).items()
-    )
-    return int(checkpoint.get("epoch", -1)) + 1, stopped
 
 
 @contextlib.contextmanager
@@ -291,32 +297,6 @@ def _scoped_process_state() -> Iterator[None]:
                 os.environ[k] = v
 
 
-@torch.no_grad()
-def predict_probabilities(
-    module: ArmClassifierModule, loader: DataLoader, device: torch.device | str = "cpu"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Softmax probabilities and targets over a loader of ``(images or features, label)``.
-
-    Returns
-    -------
-    probabilities : numpy.ndarray
-        ``(N, k)`` float32, in loader order.
-    targets : numpy.ndarray
-        ``(N,)`` int64.
-    """
-    was_training = module.training
-    module.to(device).eval()
-    probs, targets = [], []
-    try:
-        for batch in loader:
-            x, y = batch[0], batch[1]
-            probs.append(torch.softmax(module(x.to(device)).float(), dim=1).cpu())
-            targets.append(torch.as_tensor(y, dtype=torch.long).cpu())
-    finally:
-        module.train(was_training)
-    return torch.cat(probs).numpy(), torch.cat(targets).numpy()
-
-
 def _make_trainer(config: ExperimentConfig, run_dir: Path, callbacks: Sequence[L.Callback]) -> L.Trainer:
     """The Lightning Trainer with the history, early-stopping and checkpoint callbacks."""
     t = config.train
@@ -343,6 +323,7 @@ def _make_trainer(config: ExperimentConfig, run_dir: Path, callbacks: Sequence[L
     )
     stopping = EarlyStopping(monitor=t.monitor, mode=mode, patience=t.patience, min_delta=0.0)
     trainer = L.Trainer(
+        plugins=[AtomicCheckpointIO()],
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
         devices=t.devices,
@@ -432,7 +413,7 @@ def train(
     """Train the configured classifier and write a run folder.
 
     Steps: read and select the catalogue (or take ``table``); split it (stratified,
-    seeded, capped training pool); build the model; with a frozen backbone and
+    seeded, every class capped, by default before the split); build the model; with a frozen backbone and
     ``train.embedding_cache``, compute or reuse the cached features and train the
     head on them, else train on images; keep the best epoch by ``train.monitor``
     (early stopping after ``train.patience`` epochs without a gain); evaluate the
@@ -475,7 +456,7 @@ def train(
         :data:`RESUMABLE_KEYS`).
     """
     started = time.perf_counter()
-    config = _resolve_paths(config)
+    config = config.with_absolute_paths()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -490,6 +471,7 @@ def train(
             if column not in table.columns:
                 raise SpiralArmsError(f"table: no column {column!r}")
         classes = tuple(classes) if classes is not None else _classes_of(table, config.data.merge)
+    classes = _without_empty_classes(table, classes, str(config.data.catalog or "table"))
 
     d, m, t = config.data, config.model, config.train
     with _scoped_process_state(), warnings.catch_warnings():
@@ -512,18 +494,28 @@ def train(
             weights=m.weights,
             pretrained=m.pretrained,
         )
-        info = {
-            "backbone": m.backbone,
-            "grey": d.grey,
-            "crop": d.crop,
-            "merge": d.merge,
-            "weights": m.weights,
-            "config_hash": config_hash(config),
-            "spiralarms_version": __version__,
-        }
-        module = ArmClassifierModule(model, classes, lr=t.lr, model_info=info)
         device = trainer.strategy.root_device
-        images = GalaxyDataModule(table, classes, d, batch_size=t.batch_size, pin_memory=device.type == "cuda")
+        images = GalaxyDataModule(
+            table, classes, d, batch_size=t.batch_size, pin_memory=device.type == "cuda", augment=config.augment
+        )
+        counts = images.class_counts()
+        module = ArmClassifierModule.from_model(
+            model,
+            classes,
+            lr=t.lr,
+            backbone=m.backbone,
+            grey=d.grey,
+            grey_method=config.augment.grey_method,
+            crop=d.crop,
+            merge=d.merge,
+            training={
+                "catalog": d.catalog,
+                "n_train": sum(counts["train"].values()),
+                "n_val": sum(counts["val"].values()),
+                "class_counts": counts,
+                "config_hash": config_hash(config),
+            },
+        )
 
         use_cache = t.embedding_cache and model.frozen
         if t.embedding_cache and not model.frozen:
@@ -543,7 +535,7 @@ def train(
             if "unreadable" in table.attrs:
                 table.attrs["unreadable"].to_csv(run_dir / "unreadable.csv", index=False)
             images.split_table().to_csv(run_dir / "split.csv", index=False)
-        start_epoch, finished = _progress(last) if resuming else (0, False)
+        start_epoch, finished = checkpoint_progress(last) if resuming else (0, False)
         datamodule.set_epoch(start_epoch)
         fit_started = time.perf_counter()
         if not finished:  # a run ended by early stopping stays ended
@@ -555,10 +547,11 @@ def train(
         result = TrainResult(run_dir, best_path, last, {}, {}, tuple(classes), config)
         if not trainer.is_global_zero:
             return result
-        epochs_run, stopped_early = _progress(last)
+        epochs_run, stopped_early = checkpoint_progress(last)
         best = read_checkpoint(best_path)
         module.load_state_dict(best["state_dict"])
-        probs, targets = predict_probabilities(module, datamodule.val_dataloader(), device)
+        probs = predict_arrays(module, datamodule.val_dataloader(), device=device)
+        targets = _targets(datamodule.val_dataloader())
         module.cpu()
 
     preds = probs.argmax(axis=1)
@@ -589,6 +582,15 @@ def train(
     _write_json(run_dir / "train_summary.json", summary)
     result.metrics, result.summary, result.history = metrics, summary, history
     return result
+
+
+def _targets(loader: DataLoader) -> np.ndarray:
+    """Class indices of a validation loader, in order."""
+    dataset = loader.dataset
+    labels = getattr(dataset, "labels", None)
+    if labels is None:
+        raise SpiralArmsError("validation dataset without labels")
+    return np.asarray(torch.as_tensor(labels).cpu(), dtype=np.int64)
 
 
 def _write_predictions(path: Path, images: GalaxyDataModule, classes, targets, preds, probs) -> None:

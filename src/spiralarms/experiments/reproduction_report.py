@@ -1,9 +1,13 @@
-"""The reproduction report: ``report.md``, ``table3.csv``, ``figure5.png``, ``figure7.png``.
+"""The reproduction report: ``report.md``, ``table3.csv`` and Figures 5, 6, 7 and 13.
 
-Everything is computed from ``runs.csv`` (and, for Figure 7, the runs'
-``metrics.json``), so a report can be rewritten without training. Sections follow
-the paper's order (4.2.1, 4.2.2, 5.1, 5.2); each result stands next to the paper's
-published numbers (:mod:`spiralarms.experiments.paper`) and the difference.
+Everything is computed from ``runs.csv`` and the run folders (``metrics.json`` for
+Figure 7, ``split.csv`` and ``val_predictions.csv`` for the validation-set checks and
+Figure 13), so a report can be rewritten without training. It opens with every
+remaining departure from the paper and its reason, and a table of the split sizes
+against the paper's; then the sections follow the paper's order (4.2.1, 4.2.2, 5.1,
+5.2, 6), each table under a sentence naming its protocol (where the cap applied,
+whether the split was shared), each result next to the paper's published numbers
+(:mod:`spiralarms.experiments.paper`) and the difference.
 """
 
 from __future__ import annotations
@@ -19,10 +23,27 @@ import pandas as pd
 
 from spiralarms import __version__
 from spiralarms.catalog.classes import ARM_CLASSES
-from spiralarms.experiments import backbones, class_configs, crop_sweep, downsampling
-from spiralarms.experiments.paper import CROP_CHOICE, PAPER
+from spiralarms.errors import SpiralArmsError
+from spiralarms.experiments import backbone_comparison, class_configs, crop_sweep, downsampling
+from spiralarms.experiments.figures import (
+    FIGURE13_PREDICTED,
+    FIGURE13_TRUE,
+    figure13_galaxies,
+    plot_figure6,
+    plot_figure13,
+)
+from spiralarms.experiments.paper import CLASS_COUNTS, CROP_CHOICE, DOWNSAMPLED_COUNTS, PAPER, PAPER_CLASSES
+from spiralarms.experiments.protocol import (
+    cap_words,
+    class_counts,
+    paper_split_cells,
+    shared_validation,
+    split_size_rows,
+    split_words,
+)
+from spiralarms.experiments.runner import read_run_table
 
-__all__ = ["ReportSettings", "plot_figure5", "write_report", "format_value"]
+__all__ = ["ReportSettings", "STANDING_DEPARTURES", "departures", "plot_figure5", "write_report", "format_value"]
 
 
 @dataclass
@@ -51,6 +72,17 @@ class ReportSettings:
         One sentence on the data source.
     notes : tuple of str
         Sentences listed under "Notes" (what a reduced configuration changes).
+    sweep_split : {"shared", "per_run"}
+        How the crop sweep's runs were split.
+    sweep_crops_published : bool
+        Whether the sweep's crop sizes are the paper's (they are not printed).
+    source_kind : {"catalog", "synthetic"}
+        The data source.
+    vote_table : str or None
+        The GZ2 vote table of a ``spiralarms data gz2`` folder (``willett13``,
+        ``hart16``), where its manifest names it.
+    figure13_model : str
+        The model whose misclassified m = 2 galaxies Figure 13 shows (the paper: V2M).
     """
 
     name: str = "paper"
@@ -63,9 +95,14 @@ class ReportSettings:
     merges: tuple[str, ...] = ("all", "3,4", "4,5+")
     data: str | None = None
     notes: tuple[str, ...] = ()
+    sweep_split: str = "shared"
+    sweep_crops_published: bool = False
+    source_kind: str = "catalog"
+    vote_table: str | None = None
+    figure13_model: str = "V2M"
 
     @classmethod
-    def from_config(cls, config, data: str | None = None) -> "ReportSettings":
+    def from_config(cls, config, data: str | None = None, vote_table: str | None = None) -> "ReportSettings":
         """Settings from a :class:`~spiralarms.experiments.settings.ReproduceConfig`."""
         return cls(
             config.name,
@@ -78,6 +115,9 @@ class ReportSettings:
             merges=tuple(class_configs.merge_name(m) for m in config.class_configs.merges),
             data=data,
             notes=tuple(config.notes),
+            sweep_split=config.crop_sweep.split,
+            source_kind=config.source.kind,
+            vote_table=vote_table,
         )
 
 
@@ -191,12 +231,20 @@ def _sweep_section(runs: pd.DataFrame, settings: ReportSettings, out: Path) -> t
     per_class = (
         f"at most {settings.sweep_per_class} galaxies per class" if settings.sweep_per_class else "a balanced subset"
     )
+    part = runs[runs["experiment"] == crop_sweep.EXPERIMENT]
+    shared = part["split_seed"].nunique(dropna=False) == 1
     lines = [
         "## 4.2.1 Selection of image size (Figure 5)",
         "",
         f"Binary task m = {' vs m = '.join(settings.sweep_classes)}, {per_class} (70:30 split), one run per seed "
         f"and crop size. F1 is the {which} on the validation set; σ is the sample standard deviation over runs "
         "and CV = σ / μ, in percent as the paper prints it. The chosen size has the lowest CV (the paper's rule).",
+        "",
+        f"Protocol: the subset {cap_words(part.iloc[0])}; {split_words(part)}"
+        + ("; the runs of a size differ in their training seed only (initialisation, shuffling, augmentation: "
+           "the paper's \"same training configuration\")." if shared else
+           "; each run's seed draws its split as well as its initialisation, shuffling and augmentation "
+           "(`crop_sweep.split=per_run`; the paper keeps \"the same training configuration\")."),
         "",
     ]
     rows = []
@@ -281,14 +329,17 @@ def _table3_section(runs: pd.DataFrame, settings: ReportSettings, out: Path) -> 
                          "validation galaxies")
     align = "l" + "r" * (len(header) - 1)
     return [
-        "## 4.2.2 Number of images (Table 3)",
+        "## 4.2.2 Number of images (Figure 6, Table 3)",
         "",
+        *_figure6_lines(part, model, out),
         f"{model} trained on all data and on data down-sampled to at most "
-        f"{_cap(part, model)} training images per class"
+        f"{_cap(part, model)} images per class"
         + (f"; {', '.join(compare)} down-sampled for comparison (section 5.1)" if compare else "")
         + ". Validation precision (P), recall (R) and F1 per class; Δ F1 is the relative change "
         "(down − all) / all, the paper's \"Diff. in F1-Score\"."
         + (f" Sizes: {'; '.join(sizes)}." if sizes else ""),
+        "",
+        _table3_protocol(part, model, out),
         "",
         "Ours:",
         "",
@@ -304,17 +355,66 @@ def _table3_section(runs: pd.DataFrame, settings: ReportSettings, out: Path) -> 
     ]
 
 
+def _table3_protocol(part: pd.DataFrame, model: str, out: Path) -> str:
+    """The protocol sentence under Table 3: each set split after its own down-sampling."""
+    words = []
+    for setting in (downsampling.ALL_DATA, downsampling.DOWN_SAMPLED):
+        rows = part[(part["model"] == model) & (part["setting"] == setting)]
+        if len(rows):
+            words.append(f"{setting} run: {cap_words(rows.iloc[0])} (split seed {rows.iloc[0]['split_seed']})")
+    runs_text = "; ".join(words)
+    runs_text = runs_text[:1].upper() + runs_text[1:]
+    down = part[part["setting"] == downsampling.DOWN_SAMPLED]
+    compared = shared_validation(out, down)
+    return (
+        "Protocol: as the paper, each set is split after its own down-sampling, so the all-data and the "
+        "down-sampled columns are validated on different galaxies (the all-data validation set keeps the natural "
+        f"class mix). {runs_text}."
+        + (f" Down-sampled runs of the models compared: {compared}" if compared else "")
+    )
+
+
+def _figure6_lines(part: pd.DataFrame, model: str, out: Path) -> list[str]:
+    """Figure 6 from the down-sampling runs' class counts, with the paper's beside."""
+    sets = {}
+    for setting, name in ((downsampling.ALL_DATA, "full"), (downsampling.DOWN_SAMPLED, "down-sampled")):
+        rows = part[(part["model"] == model) & (part["setting"] == setting)]
+        if not len(rows):
+            continue
+        counts = class_counts(rows.iloc[0])
+        if name == "down-sampled" and str(rows.iloc[0].get("cap_scope")) == "train":
+            sets["down-sampled training pool"] = {c: t for c, (_, t) in counts.items()}
+        else:
+            sets[name] = {c: v + t for c, (v, t) in counts.items()}
+    if not sets:
+        return []
+    classes = [c for c in PAPER_CLASSES if any(c in counts for counts in sets.values())]
+    fig = plot_figure6(sets, {"full": CLASS_COUNTS, "down-sampled": DOWNSAMPLED_COUNTS}, classes)
+    fig.savefig(out / "figure6.png", dpi=100)
+    rows = [[name, *[counts.get(c, 0) for c in classes], sum(counts.values())] for name, counts in sets.items()]
+    rows += [[f"paper, {name}", *[counts[c] for c in classes], sum(counts[c] for c in classes)]
+             for name, counts in (("full", CLASS_COUNTS), ("down-sampled", DOWNSAMPLED_COUNTS))]
+    return [
+        "Galaxies per class of the full set and of the down-sampled set (every class capped; the majority classes "
+        "randomly sub-sampled), ours and the paper's (section 2.1's counts, capped at 300):",
+        "",
+        _table(["set", *[f"m={c}" for c in classes], "all"], rows),
+        "![Figure 6: class counts of the full and down-sampled sets](figure6.png)",
+        "",
+    ]
+
+
 def _cap(part: pd.DataFrame, model: str) -> str:
     rows = part[(part["model"] == model) & (part["setting"] == downsampling.DOWN_SAMPLED)]
     return str(int(rows.iloc[0]["cap"])) if len(rows) and pd.notna(rows.iloc[0]["cap"]) else "?"
 
 
-def _backbones_section(runs: pd.DataFrame, models: Sequence[str]) -> list[str]:
-    part = runs[runs["experiment"] == backbones.EXPERIMENT]
+def _backbones_section(runs: pd.DataFrame, models: Sequence[str], out: Path) -> list[str]:
+    part = runs[runs["experiment"] == backbone_comparison.EXPERIMENT]
     if part.empty:
         return ["## 5.1 Model comparison", "", "Not run.", ""]
     present = [m for m in models if m in set(part["model"])]
-    table = backbones.model_comparison(runs, present)
+    table = backbone_comparison.model_comparison(runs, present)
     header = ["m"]
     for m in present:
         header += [f"{m} P", f"{m} R", f"{m} F1", f"{m} F1 paper", f"{m} Δ F1"]
@@ -334,6 +434,9 @@ def _backbones_section(runs: pd.DataFrame, models: Sequence[str]) -> list[str]:
         "Each model trained on the down-sampled six-class data; validation precision (P), recall (R) and F1, with "
         "the paper's F1 (Table 3, down-sampled columns; its macro F1 is the mean of those six values) and the "
         f"difference. Accuracy: {accuracy}.",
+        "",
+        f"Protocol: the six-class set {cap_words(part.iloc[0])}; {split_words(part)}. "
+        + shared_validation(out, part),
         "",
         _table(header, rows),
     ]
@@ -361,11 +464,19 @@ def _figure7_section(runs: pd.DataFrame, settings: ReportSettings, models: Seque
     for (model, merge), entry in matrices.items():
         values = [f"m={name}: {entry['normalised'][i, i]:.2f}" for i, name in enumerate(entry["classes"])]
         diagonal.append([model, merge, ", ".join(values)])
+    checks = " ".join(
+        f"{model}: {shared_validation(out, part[part['model'] == model])}" for model in present
+        if (part["model"] == model).sum() > 1
+    )
     lines = [
         "## 5.2 Class combination (Figure 7)",
         "",
         "Row-normalised validation confusion matrices (rows: label, columns: prediction) of each model "
         "(rows of the figure) in each class configuration (columns: all classes, 3,4 merged, 4,5+ merged).",
+        "",
+        f"Protocol: the six-class set {cap_words(part.iloc[0])}; {split_words(part)}; a merge relabels the "
+        "galaxies of that split (the cap and the strata are the six classes), so every configuration is "
+        f"validated on the same galaxies. {checks}",
         "",
         "![Figure 7: confusion matrices](figure7.png)",
         "",
@@ -380,6 +491,137 @@ def _figure7_section(runs: pd.DataFrame, settings: ReportSettings, models: Seque
             _table(["model", "configuration", "cell", "paper", "ours", "Δ", "holds", "source"], rows, "lllrrrll"),
         ]
     return lines
+
+
+def _figure13_section(runs: pd.DataFrame, settings: ReportSettings, out: Path) -> list[str]:
+    """Figure 13: the m = 2 validation galaxies a model predicts as m = 1 and as m = 3."""
+    title = "## 6 Misclassified m = 2 galaxies (Figure 13)"
+    six = runs[(runs["experiment"].isin([backbone_comparison.EXPERIMENT, class_configs.EXPERIMENT]))
+               & (runs["merge"].astype(str) == "all")]
+    if six.empty:
+        return [title, "", "Not run (it uses the six-class runs of section 5.1 or 5.2).", ""]
+    preferred = six[six["model"] == settings.figure13_model]
+    row = (preferred if len(preferred) else six).iloc[0]
+    predictions = read_run_table(out, str(row["run_dir"]), "val_predictions.csv")
+    split = read_run_table(out, str(row["run_dir"]), "split.csv")
+    if predictions is None or split is None:
+        return [title, "", f"Not available: {row['run_dir']} has no val_predictions.csv or split.csv.", ""]
+    try:
+        chosen = figure13_galaxies(predictions, split)
+        fig = plot_figure13(chosen, int(row["crop"]), str(row["model"]))
+    except SpiralArmsError as exc:  # a moved or unreadable image must not lose the rest of the report
+        return [title, "", f"Not available: {exc}", ""]
+    fig.savefig(out / "figure13.png", dpi=100)
+    n_true = int((predictions["label"].astype(str) == FIGURE13_TRUE).sum())
+    counts = ", ".join(f"{chosen[p].attrs['total']} as m={p}" for p in FIGURE13_PREDICTED)
+    substitute = "" if row["model"] == settings.figure13_model else (
+        f" (no {settings.figure13_model} run: {row['model']} instead)")
+    return [
+        title,
+        "",
+        f"{row['model']}{substitute}, six classes, down-sampled ({row['experiment']} run): of its {n_true} "
+        f"validation galaxies with m = {FIGURE13_TRUE}, it predicts {counts}; the most confident of each are "
+        "shown (centre crop the model saw, probability of the wrong class). The paper draws its examples from "
+        "the predictions over its whole sample (section 6); these are validation galaxies.",
+        "",
+        "![Figure 13: m = 2 galaxies predicted as 1 and as 3](figure13.png)",
+        "",
+    ]
+
+
+#: Departures that every reproduction keeps, each with its reason.
+STANDING_DEPARTURES: tuple[str, ...] = (
+    "Framework: PyTorch, timm and Lightning instead of Keras and TensorFlow. Kept from Keras: Glorot-uniform "
+    "head, Adam with epsilon 1e-7, EfficientNetV2-M with stochastic depth (drop-connect) 0.2; ImageNet weights "
+    "of V2M are timm's port of the official TensorFlow EfficientNetV2-M checkpoint. Reason: the package is "
+    "PyTorch; these are the defaults that change training.",
+    "Head width 1024, not the 1028 of section 3.4: the paper's Table 2 parameter counts fit 1024 exactly "
+    "(docs/training.md).",
+    "Augmentation order: rotation and zoom are applied to the 424-pixel frame before the centre crop, "
+    "so no filled corner reaches the crop; the paper's Figure 2 crops first and Keras fills the corners by "
+    "reflection. Reason: real sky instead of reflected pixels; the paper's order, with Keras' reflect fill, "
+    "is `build_train_transform(augment_before_crop=False)` (docs/training.md).",
+    "Figure 13 shows validation galaxies; the paper's come from its predictions over the whole sample of "
+    "section 6. Reason: a reproduction run predicts its validation set only.",
+)
+
+
+def departures(runs: pd.DataFrame, settings: ReportSettings) -> list[str]:
+    """Every remaining departure from the paper that affects this report, with its reason.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        ``runs.csv``.
+    settings : ReportSettings
+
+    Returns
+    -------
+    list of str
+        One sentence (or a few) per departure: what differs, which result it
+        affects, and why.
+    """
+    items = []
+    if settings.source_kind == "synthetic":
+        items.append("Data: synthetic galaxies, not GZ2 (see the notes): the numbers test the pipeline and are not "
+                     "comparable with the paper's.")
+    elif settings.vote_table == "hart16":
+        items.append("Vote table: Hart et al. (2016), whose debiasing the paper says it does not use (section 2); "
+                     "`spiralarms data gz2 ROOT` without `--table hart16` fetches the paper's Willett et al. "
+                     "(2013) zoo2MainSpecz table.")
+    else:
+        items.append("Vote table: the cuts of section 2.1 are expected to give the paper's 11,718 galaxies on the "
+                     "Willett et al. (2013) zoo2MainSpecz table (the default of `spiralarms data gz2`); this was "
+                     "not verified offline. Compare the full set of Figure 6 with the paper's.")
+    backbones_used = set(runs["backbone"].astype(str))
+    if "zoobot-b0" in backbones_used:
+        items.append("B0 weights: the paper's B0 is the greyscale GZ DECaLS EfficientNet-B0 of Walmsley et al. "
+                     "(2022), which is not on the Hugging Face hub; ours is Zoobot's colour EfficientNet-B0 encoder "
+                     "(`mwalmsley/zoobot-encoder-efficientnet_b0`, unless `model.weights` gave a file), its first "
+                     "convolution summed over the colour channels to take one grey channel. That encoder was "
+                     "trained on a mix of Galaxy Zoo campaigns that includes GZ2: a frozen feature extractor that "
+                     "has seen these labels' images, which may flatter every B0 number.")
+    cached = runs[pd.to_numeric(runs["cache_views"], errors="coerce").fillna(0) > 0]
+    if len(cached):
+        views = sorted({int(v) for v in cached["cache_views"]})
+        items.append(f"Frozen-backbone runs ({', '.join(dict.fromkeys(cached['model'].astype(str)))}) trained the "
+                     f"head on {' or '.join(map(str, views))} cached augmented views per training image, reused in "
+                     "turn, instead of a fresh augmentation every epoch. Reason: the backbone runs once per view, "
+                     "not once per epoch; the measured effect on macro F1 is in docs/training.md "
+                     "(benchmarks/bench_cache_accuracy.py).")
+    if (runs["cap_scope"].astype(str) == "train").any():
+        names = ", ".join(dict.fromkeys(runs.loc[runs["cap_scope"].astype(str) == "train", "experiment"]))
+        items.append(f"Cap on the training pool only (`data.cap_scope=train`) in {names}: validation keeps the "
+                     "natural class mix, unlike the paper's (cap, then split).")
+    if settings.sweep_split == "per_run" and (runs["experiment"] == crop_sweep.EXPERIMENT).any():
+        items.append("Crop sweep: each run draws its own split (`crop_sweep.split=per_run`); the paper repeats "
+                     "\"the same training configuration\", so CV includes split variation here.")
+    if (runs["experiment"] == crop_sweep.EXPERIMENT).any():
+        if not settings.sweep_crops_published:
+            items.append("Crop sizes of Figure 5: the paper does not print them; this sweep's grid is its own.")
+        if settings.f1 == "macro":
+            items.append("Crop sweep F1: the macro F1 of the binary task; the paper does not say which F1 it plots.")
+    return items + list(STANDING_DEPARTURES)
+
+
+def _split_sizes_lines(runs: pd.DataFrame) -> list[str]:
+    order = (crop_sweep.EXPERIMENT, downsampling.EXPERIMENT, backbone_comparison.EXPERIMENT, class_configs.EXPERIMENT)
+    rows = split_size_rows(runs, order)
+    if not rows:
+        return []
+    rows.append(["paper (expected)", "down-sampled", "B0, V2M", "300", "whole set, before the split", "–",
+                 paper_split_cells(), "30 %"])
+    return [
+        "## Protocol and split sizes",
+        "",
+        "Each distinct split of this reproduction: where the cap applied, the split seed, and per class the "
+        "validation galaxies over all galaxies of the set (validation + training). The paper caps every class at "
+        "300, then splits 70:30: its validation set holds about 30 % of each capped class (last row: 30 % of "
+        "section 2.1's counts capped at 300).",
+        "",
+        _table(["experiment", "setting", "models", "cap", "cap applies to", "split seed",
+                "validation / set, per class", "validation share"], rows, "llllllll"),
+    ]
 
 
 def write_report(
@@ -405,7 +647,7 @@ def write_report(
     -------
     dict of str to Path
         The files written: ``report`` and, where their experiment ran, ``table3``,
-        ``figure5``, ``figure7``.
+        ``figure5``, ``figure6``, ``figure7``, ``figure13``.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -414,7 +656,7 @@ def write_report(
     unique = runs.drop_duplicates(subset=["run_key"])
     training_hours = float(pd.to_numeric(unique["wall_seconds"], errors="coerce").sum()) / 3600.0
     lines = [
-        f"# Reproduction of sections 4 and 5 of {PAPER}",
+        f"# Reproduction of sections 4 and 5 (and Figure 13 of section 6) of {PAPER}",
         "",
         f"spiralarms {__version__}, configuration `{settings.name}`."
         + (f" Data: {settings.data}" if settings.data else ""),
@@ -432,14 +674,19 @@ def write_report(
     lines.append("")
     if settings.notes:
         lines += ["Notes:", "", *[f"- {note}" for note in settings.notes], ""]
+    lines += ["## Departures from the paper", "",
+              "Every difference from the paper's protocol that remains in this report, and why:", "",
+              *[f"- {item}" for item in departures(runs, settings)], ""]
+    lines += _split_sizes_lines(runs)
 
     sweep_lines, _ = _sweep_section(runs, settings, out)
     lines += sweep_lines
     lines += _table3_section(runs, settings, out)
-    lines += _backbones_section(runs, models)
+    lines += _backbones_section(runs, models, out)
     lines += _figure7_section(runs, settings, models, out)
+    lines += _figure13_section(runs, settings, out)
     per_experiment = []
-    for name in (crop_sweep.EXPERIMENT, downsampling.EXPERIMENT, backbones.EXPERIMENT, class_configs.EXPERIMENT):
+    for name in (crop_sweep.EXPERIMENT, downsampling.EXPERIMENT, backbone_comparison.EXPERIMENT, class_configs.EXPERIMENT):
         part = runs[runs["experiment"] == name]
         if len(part):
             seconds = pd.to_numeric(part.drop_duplicates("run_key")["wall_seconds"], errors="coerce").sum()
@@ -453,14 +700,16 @@ def write_report(
         "configuration hash.",
         "- `runs/<key>/`: each run folder (resolved `config.yaml`, `metrics.json`, `checkpoints/`, "
         "`val_predictions.csv`); `<key>` is the hash of the resolved configuration (with the crop sweep's subset).",
-        "- `table3.csv`, `figure5.csv`, `figure5.png`, `figure7.png`: the tables and figures above.",
+        "- `table3.csv`, `figure5.csv`, `figure5.png`, `figure6.png`, `figure7.png`, `figure13.png`: the tables "
+        "and figures above.",
         "",
         f"Classes are the T11 answers {', '.join(ARM_CLASSES)} (m = 5+: more than four; m = ?: can't tell).",
         "",
     ]
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
     files = {"report": out / "report.md"}
-    for key, name in (("table3", "table3.csv"), ("figure5", "figure5.png"), ("figure7", "figure7.png")):
+    for key, name in (("table3", "table3.csv"), ("figure5", "figure5.png"), ("figure6", "figure6.png"),
+                      ("figure7", "figure7.png"), ("figure13", "figure13.png")):
         if (out / name).is_file():
             files[key] = out / name
     return files

@@ -29,4 +29,16 @@ def metrics_markdown(metrics: dict) -> str:
     lines.append(f"| **all** | | | **{metrics['macro_f1']:.3f}** (macro) | {total} |")
     lines.append("")
     lines.append(f"Accuracy: {metrics['accuracy']:.3f}. Macro F1: {metrics['macro_f1']:.3f}.")
+    ordinal = metrics.get("ordinal")
+    if ordinal and ordinal.get("n"):
+        lines.append(
+            f"Arm number (counted classes, 5+ as 5, {ordinal['n']} galaxies): mean absolute error "
+            f"{ordinal['mean_abs_error']:.3f}, within one arm {100 * ordinal['within_one']:.1f} %."
+        )
+    calibration = metrics.get("calibration")
+    if calibration:
+        lines.append(
+            f"Calibration: expected calibration error {calibration['ece_before']:.3f}; after temperature "
+            f"scaling (T = {calibration['temperature']:.2f}, cross-fitted) {calibration['ece_after']:.3f}."
+        )
     return "\n".join(lines) + "\n"

@@ -11,12 +11,12 @@ reproduction's ``models`` mapping, i.e. any training configuration: the registry
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import pandas as pd
+from pydantic import Field
 
 from spiralarms.catalog.classes import ARM_CLASSES
-from spiralarms.config import ExperimentConfig
+from spiralarms.config import ExperimentConfig, Settings
 from spiralarms.experiments.paper import table3_value
 from spiralarms.experiments.runner import RunSpec, run_config
 
@@ -28,8 +28,7 @@ EXPERIMENT = "backbones"
 SETTING = "down-sampled"
 
 
-@dataclass
-class BackbonesConfig:
+class BackbonesConfig(Settings):
     """Settings of the model comparison.
 
     Attributes
@@ -39,7 +38,8 @@ class BackbonesConfig:
     models : list of str
         Model labels compared (the paper: B0 and V2M).
     cap : int
-        Per-class cap on the training pool (the paper: 300).
+        Per-class cap (the paper: 300), applied as the models' ``data.cap_scope`` says
+        (before the split, the paper's).
     seed : int
         Seed of every run.
     crop : int or None
@@ -48,10 +48,10 @@ class BackbonesConfig:
     """
 
     enabled: bool = True
-    models: list[str] = field(default_factory=lambda: ["B0", "V2M"])
-    cap: int = 300
-    seed: int = 0
-    crop: int | None = None
+    models: list[str] = Field(default_factory=lambda: ["B0", "V2M"])
+    cap: int = Field(300, ge=1)
+    seed: int = Field(0, ge=0)
+    crop: int | None = Field(None, ge=1)
 
 
 def plan_backbones(

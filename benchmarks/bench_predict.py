@@ -1,0 +1,338 @@
+"""Prediction at survey scale: the engine against the bare model, against Zoobot, and its memory.
+
+One command, every number measured side by side in this run on this machine::
+
+    python benchmarks/bench_predict.py            # about 10 minutes on 2 CPU cores
+    python benchmarks/bench_predict.py --quick    # a smoke run (CI): small sizes
+
+It prints:
+
+1. JPEG decoders on the real SDSS cutouts: Pillow, torchvision (libjpeg-turbo) on the
+   CPU, and nvJPEG batched on the GPU when there is one; the fastest is what
+   ``--decoder auto`` uses.
+2. The bare forward pass of timm ``efficientnet_b0`` with the paper's head (RGB, 224
+   px, batch 16) in the default and channels-last layouts, and bf16 autocast against
+   fp32 (speed, largest probability difference, label agreement).
+3. End to end: ``spiralarms.predict`` on the real cutouts (decode, crop, forward,
+   Parquet) against the bare forward of the same model, layout and precision on the
+   same, already decoded images (goal >= 0.9).
+4. Against Zoobot 2.9 ``predict_on_catalog.predict`` on the same cutouts, same
+   architecture, batch size and workers (goal >= 2x). Zoobot is not a dependency: it
+   runs in its own virtual environment, given by ``--zoobot-python`` or the
+   ``ZOOBOT_PYTHON`` variable; make one with::
+
+       python -m venv ../venvs/zoobot
+       ../venvs/zoobot/bin/pip install torch==2.14.1 torchvision==0.29.1 zoobot==2.9.0
+
+5. Peak memory of whole prediction runs (in their own processes) on catalogues of
+   10^4 and 10^6 rows whose files are missing (so only the input and output paths are
+   measured) and of 10^3 and 10^4 real cutouts: flat within 10 % is the goal.
+
+On a GPU it also reports images/s for B0 at 224 px in bf16 (the public timm
+figures for the bare model on recent single GPUs are 8,000 to 17,000 images/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "sdss-gz-cutouts"
+CLASSES = ["1", "2", "3", "4", "5+", "?"]
+BATCH = 16
+CROP = 224
+
+ZOOBOT_SCRIPT = r"""
+import json, sys, time, logging
+import pandas as pd, timm, torch
+from torchvision.transforms import v2
+from zoobot.pytorch.predictions import predict_on_catalog
+from zoobot.pytorch.training.finetune import FinetuneableZoobotClassifier
+logging.disable(logging.WARNING)
+files, out, batch, workers = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+catalog = pd.read_csv(files)
+torch.manual_seed(0)
+encoder = timm.create_model("efficientnet_b0", pretrained=False, num_classes=0)
+model = FinetuneableZoobotClassifier(encoder=encoder, num_classes=6, prog_bar=False).eval()
+transform = v2.Compose([v2.PILToTensor(), v2.CenterCrop(224), v2.ToDtype(torch.float32, scale=True)])
+start = time.perf_counter()
+predict_on_catalog.predict(
+    catalog, model, save_loc=out, label_cols=[f"p_{c}" for c in "123456"], inference_transform=transform,
+    datamodule_kwargs={"batch_size": batch, "num_workers": workers, "prefetch_factor": 4 if workers else None},
+    trainer_kwargs={"accelerator": "auto", "devices": 1, "logger": False, "enable_progress_bar": False},
+)
+print(json.dumps({"seconds": time.perf_counter() - start, "rows": len(pd.read_csv(out))}))
+"""
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    extras = [f for f in ("avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu} ({os.cpu_count()} cores{', ' + ', '.join(extras) if extras else ''}), {gpu}, torch {torch.__version__}"
+
+
+def real_files(n: int) -> list[str]:
+    index = pd.read_csv(REAL / "index.csv")
+    files = [str(REAL / f) for f in index["file"]]
+    return [files[i % len(files)] for i in range(n)]
+
+
+def make_checkpoint(folder: Path) -> Path:
+    """A B0 classifier (random weights; speed does not depend on them) saved as a checkpoint."""
+    from spiralarms.models.backbones import build_classifier
+    from spiralarms.models.module import ArmClassifierModule
+
+    torch.manual_seed(0)
+    model = build_classifier("efficientnet_b0", len(CLASSES), pretrained=False)
+    module = ArmClassifierModule.from_model(model, CLASSES, backbone="efficientnet_b0", crop=CROP)
+    path = folder / "b0.ckpt"
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams), "epoch": 0}, path)
+    return path
+
+
+def rate(n: int, fn, repeat: int = 1) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return n / best
+
+
+def bench_decoders(files: list[str]) -> dict[str, float]:
+    from PIL import Image
+
+    from spiralarms.data.images import _torchvision_jpeg
+
+    data = [open(f, "rb").read() for f in files]
+    decode = _torchvision_jpeg()
+    torch.set_num_threads(1)
+
+    def pillow():
+        import io
+
+        for d in data:
+            image = Image.open(io.BytesIO(d))
+            image.load()
+            np.asarray(image.convert("RGB"))
+
+    def torchvision():
+        for d in data:
+            decode(torch.frombuffer(bytearray(d), dtype=torch.uint8))
+
+    out = {"pillow": rate(len(data), pillow, 2), "torchvision": rate(len(data), torchvision, 2)}
+    if torch.cuda.is_available():
+        from torchvision.io import decode_jpeg
+
+        tensors = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in data]
+
+        def nvjpeg():
+            for i in range(0, len(tensors), 64):
+                decode_jpeg(tensors[i : i + 64], device="cuda")
+            torch.cuda.synchronize()
+
+        nvjpeg()
+        out["nvjpeg (batched, GPU)"] = rate(len(data), nvjpeg, 2)
+    torch.set_num_threads(os.cpu_count() or 1)
+    return out
+
+
+def decoded(files: list[str]) -> torch.Tensor:
+    from spiralarms.data.images import read_cutout
+    from spiralarms.data.transforms import center_crop
+
+    return torch.stack([center_crop(read_cutout(f), CROP).contiguous() for f in files])
+
+
+def bare_forward(module, images: torch.Tensor, *, channels_last: bool, precision: str, device: str) -> float:
+    """Images/s of the network alone on decoded uint8 crops (scaled to [0, 1] on the device)."""
+    net = module.model.to(device).eval()
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    dtype = torch.bfloat16 if precision.startswith("bf16") else None
+
+    def run():
+        with torch.inference_mode(), torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+            for i in range(0, len(images), BATCH):
+                x = images[i : i + BATCH].to(device).float() * (1 / 255)
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                net(x)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    run()  # warm up
+    result = rate(len(images), run, 2)
+    net.to(memory_format=torch.contiguous_format)
+    return result
+
+
+def bf16_agreement(images: torch.Tensor, device: str) -> tuple[float, float]:
+    """bf16 autocast against fp32 on a model with real weights.
+
+    The B0 classifier here has random weights (speed does not depend on them), whose
+    near-uniform probabilities would hide any difference; the ImageNet
+    EfficientNet-Lite0 that installs offline gives real, peaked probabilities.
+    """
+    import timm
+
+    from spiralarms.models.weights import LITE0_ARCH, lite0_imagenet_state_dict
+
+    net = timm.create_model(LITE0_ARCH, pretrained=False)
+    net.load_state_dict(lite0_imagenet_state_dict())
+    net = net.to(device).eval().to(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        x = ((images.to(device).float() * (1 / 255)) - 0.5) / 0.5
+        x = x.contiguous(memory_format=torch.channels_last)
+        p32 = torch.softmax(net(x).float(), 1)
+        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16):
+            p16 = torch.softmax(net(x).float(), 1)
+    return float((p32 - p16).abs().max()), float((p32.argmax(1) == p16.argmax(1)).float().mean())
+
+
+def engine(checkpoint: Path, inputs, out: Path, **settings) -> float:
+    from spiralarms.predictions import predict
+
+    start = time.perf_counter()
+    summary = predict(checkpoint, inputs, out, batch_size=BATCH, progress=False, overwrite=True, **settings)
+    seconds = time.perf_counter() - start
+    return summary.n_inputs / seconds
+
+
+def zoobot(python: str, files: list[str], folder: Path, workers: int) -> float | None:
+    catalog = folder / "zoobot.csv"
+    pd.DataFrame({"id_str": [f"{i}" for i in range(len(files))], "file_loc": files}).to_csv(catalog, index=False)
+    script = folder / "zoobot_predict.py"
+    script.write_text(ZOOBOT_SCRIPT)
+    run = subprocess.run([python, str(script), str(catalog), str(folder / "zoobot-out.csv"), str(BATCH), str(workers)],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        print(f"  zoobot failed: {run.stderr.strip().splitlines()[-1] if run.stderr.strip() else run.returncode}")
+        return None
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    return result["rows"] / result["seconds"]
+
+
+CHILD = r"""
+import json, resource, sys, time
+from spiralarms.predictions import predict
+checkpoint, inputs, out = sys.argv[1:4]
+start = time.perf_counter()
+summary = predict(checkpoint, inputs, out, batch_size=16, num_workers=0, progress=False, overwrite=True)
+print(json.dumps({"rows": summary.n_inputs, "errors": summary.n_errors, "seconds": time.perf_counter() - start,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def peak_memory(checkpoint: Path, folder: Path, name: str, files: list[str]) -> dict:
+    catalog = folder / f"{name}.parquet"
+    pd.DataFrame({"id": np.arange(len(files)).astype(str), "file": files}).to_parquet(catalog)
+    run = subprocess.run([sys.executable, "-c", CHILD, str(checkpoint), str(catalog), str(folder / f"{name}-out.parquet")],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"memory run {name} failed: {run.stderr.strip()[-500:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--images", type=int, default=None, help="real cutouts for the speed runs")
+    parser.add_argument("--zoobot-python", default=os.environ.get("ZOOBOT_PYTHON"), help="python of a Zoobot 2.9 venv")
+    args = parser.parse_args()
+    if not (REAL / "index.csv").is_file():
+        raise SystemExit(f"the real cutouts are not at {REAL}")
+    n = args.images or (48 if args.quick else 1200)
+    memory_sizes = {"missing": (10**3, 10**4) if args.quick else (10**4, 10**6),
+                    "real": (32, 64) if args.quick else (10**3, 10**4)}
+    print(f"bench_predict: {machine()}; {time.strftime('%Y-%m-%d')}")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    files = real_files(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        checkpoint = make_checkpoint(folder)
+        from spiralarms.models.loading import load_model
+
+        module = load_model(checkpoint).module
+
+        print(f"\n1. JPEG decoders, one thread, {min(n, 600)} real 424 px cutouts (images/s)")
+        decoders = bench_decoders(files[: min(n, 600)])
+        base = decoders["pillow"]
+        for name, value in decoders.items():
+            print(f"  {name:24s} {value:8.0f}   x{value / base:.2f} vs Pillow")
+
+        images = decoded(files)
+        print(f"\n2. bare forward, efficientnet_b0 + head, RGB {CROP} px, batch {BATCH}, {device} (images/s)")
+        default = bare_forward(module, images, channels_last=False, precision="32", device=device)
+        channels_last = bare_forward(module, images, channels_last=True, precision="32", device=device)
+        print(f"  default layout, fp32     {default:8.1f}")
+        print(f"  channels_last, fp32      {channels_last:8.1f}   x{channels_last / default:.2f}")
+        bf16 = bare_forward(module, images, channels_last=True, precision="bf16", device=device)
+        diff, agree = bf16_agreement(images[:256], device)
+        print(f"  channels_last, bf16      {bf16:8.1f}   x{bf16 / channels_last:.2f} vs fp32; "
+              f"ImageNet Lite0 on the cutouts: max |p_bf16 - p_fp32| = {diff:.4f}, top-1 agrees {100 * agree:.1f} %")
+
+        precision = "bf16-mixed" if device == "cuda" else "32-true"
+        bare = bf16 if device == "cuda" else channels_last
+        print(f"\n3. end to end on {n} real cutouts ({precision}, channels_last, default workers)")
+        folder_in = folder / "cutouts.parquet"
+        pd.DataFrame({"id": [str(i) for i in range(n)], "file": files}).to_parquet(folder_in)
+        ours = engine(checkpoint, folder_in, folder / "ours.parquet", precision=precision)
+        print(f"  spiralarms.predict       {ours:8.1f} images/s")
+        print(f"  bare forward             {bare:8.1f} images/s")
+        print(f"  end-to-end / bare        {ours / bare:8.2f}   (goal >= 0.9)")
+
+        print("\n4. against Zoobot 2.9 predict_on_catalog.predict (same cutouts, model, batch, workers)")
+        from spiralarms.predictions.engine import _default_workers
+
+        workers = _default_workers(device == "cuda")
+        python = args.zoobot_python
+        if python is None and (Path(__file__).resolve().parents[2] / "venvs" / "zoobot" / "bin" / "python").is_file():
+            python = str(Path(__file__).resolve().parents[2] / "venvs" / "zoobot" / "bin" / "python")
+        theirs = zoobot(python, files, folder, workers) if python else None
+        if theirs is None:
+            print("  Zoobot not run: give --zoobot-python (see this file's docstring for the venv)")
+        else:
+            ours_default = engine(checkpoint, folder_in, folder / "ours2.parquet", num_workers=workers)
+            print(f"  zoobot                   {theirs:8.1f} images/s")
+            print(f"  spiralarms               {ours_default:8.1f} images/s")
+            print(f"  spiralarms / zoobot      {ours_default / theirs:8.2f}   (goal >= 2)")
+
+        print("\n5. peak memory of whole runs (main process, MB)")
+        rows = []
+        for kind, sizes in memory_sizes.items():
+            peaks = []
+            for size in sizes:
+                paths = [str(folder / "absent" / f"{i}.jpg") for i in range(size)] if kind == "missing" else real_files(size)
+                result = peak_memory(checkpoint, folder, f"{kind}-{size}", paths)
+                peaks.append(result["peak_mb"])
+                rows.append((kind, size, result))
+                print(f"  {kind:8s} {size:>9,d} rows: {result['peak_mb']:7.0f} MB, {result['rows'] / result['seconds']:8.0f} rows/s, "
+                      f"{result['errors']:,d} error rows")
+            print(f"  {kind:8s} growth {sizes[0]:,d} -> {sizes[1]:,d} rows: {100 * (peaks[1] / peaks[0] - 1):+.1f} %   (goal within 10 %)")
+        if device == "cuda":
+            print(f"\nGPU: B0 at {CROP} px in bf16, bare forward {bf16:.0f} images/s, end to end {ours:.0f} images/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Atomic writes: a file under its final name is always whole.
+
+Every output is written to a temporary name in the same folder (so the rename stays
+on one filesystem) and renamed over the final name only once it is complete and
+flushed. A crash, a kill or a full disk leaves at most a ``.tmp`` file behind, never a
+truncated file under the final name, and never destroys a good earlier version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from spiralarms.errors import SpiralArmsError, first_line
+
+__all__ = ["atomic_path", "write_json", "write_text", "disk_error", "save_tensors"]
+
+
+def disk_error(path: str | os.PathLike, exc: OSError) -> SpiralArmsError:
+    """A one-line error for a failed write, naming the file (and a full disk as such)."""
+    if exc.errno == errno.ENOSPC:
+        return SpiralArmsError(f"{path}: no space left on the device")
+    if exc.errno == errno.EDQUOT:
+        return SpiralArmsError(f"{path}: disk quota exceeded")
+    return SpiralArmsError(f"{path}: cannot write: {exc.strerror or first_line(exc)}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path]:
+    """A temporary path to write ``path`` through; renamed over ``path`` on success.
+
+    Parameters
+    ----------
+    path : path
+        The final file. Its parent folder is created.
+    fsync : bool, default True
+        Flush the file to disk before the rename, so that a power cut cannot leave
+        an empty file under the final name.
+
+    Yields
+    ------
+    pathlib.Path
+        ``.<name>.<pid>.tmp`` in the same folder, keeping the final name's suffixes
+        (``.csv.gz`` stays compressed, ``.parquet`` stays Parquet).
+
+    Raises
+    ------
+    SpiralArmsError
+        If the folder cannot be created or the file cannot be written (a full disk
+        is named as such); the temporary file is removed.
+    """
+    path = Path(path)
+    suffixes = "".join(path.suffixes[-2:]) if path.name.lower().endswith(".gz") else path.suffix
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffixes}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise SpiralArmsError(f"{path}: its folder {path.parent} is a file") from None
+    except OSError as exc:
+        raise disk_error(path.parent, exc) from None
+    try:
+        yield tmp
+        if fsync and tmp.is_file():
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise disk_error(path, exc) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write a text file (UTF-8) atomically; return its path."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_json(path: str | os.PathLike, payload: Any) -> Path:
+    """Write JSON (indented, newline-terminated) atomically; return its path."""
+    return write_text(path, json.dumps(payload, indent=2) + "\n")
+
+
+def save_tensors(payload: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` atomically; a full disk is a one-line error, not a RuntimeError.
+
+    torch reports a write that runs out of space from inside its zip writer as a
+    ``RuntimeError`` ("unexpected pos ..."), not an ``OSError``; it is named here.
+    """
+    import shutil
+
+    import torch
+
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+    except RuntimeError as exc:
+        free = shutil.disk_usage(path.parent).free if path.parent.exists() else 0
+        reason = "no space left on the device" if free < 2**20 else f"cannot write: {first_line(exc)}"
+        raise SpiralArmsError(f"{path}: {reason}") from None
+    return path

@@ -1,0 +1,342 @@
+"""Fault injection: every class of fault against every command that takes it.
+
+Each case asserts the exit status, the first line a person sees, that no row
+vanished and that no file under a final name is partial; kill cases compare the
+resumed result with an uninterrupted one. ``benchmarks/bench_faults.py`` runs this
+suite and prints the reliability report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from faultkit import (
+    BAD_ENTRIES,
+    READABLE_EXTRA,
+    TINY_TRAIN,
+    one_line_error,
+    partial_files,
+    run_cli,
+    run_process,
+)
+
+# --- bad image bytes and kinds -------------------------------------------------------
+
+
+def test_predict_keeps_a_row_with_its_reason_for_every_bad_entry(tiny_run, bad_images, tmp_path, record):
+    out = tmp_path / "p.parquet"
+    outcome = run_cli("predict", tiny_run, bad_images, "--out", out, "--json")
+    assert outcome.code == 0, outcome.stderr
+    table = pd.read_parquet(out).set_index("id")
+    visible = {Path(p).stem for p in os.listdir(bad_images) if not p.startswith(".")}
+    lost = len(visible - set(table.index))
+    record("predict", "bad image bytes and kinds", rows_lost=lost, partial=partial_files(tmp_path))
+    assert lost == 0 and len(table) == len(visible)
+    for name in BAD_ENTRIES:
+        assert table.loc[name, "error"], name
+        assert pd.isna(table.loc[name, "label"])
+    for name in READABLE_EXTRA:
+        assert table.loc[name, "error"] == "", (name, table.loc[name, "error"])
+    assert "smaller than the model's 64-pixel crop" in table.loc["tiny", "error"]
+    assert "regular file" in table.loc["fifo", "error"]
+
+
+def test_prepare_and_train_report_unreadable_images_and_keep_going(tiny_galaxies, tmp_path, record):
+    from spiralarms.catalog import read_catalog, select_clean_sample
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_galaxies, data)
+    selected = select_clean_sample(read_catalog(data / "catalog.csv")).selected
+    victims = [data / f for f in selected["file"].iloc[:3]]
+    victims[0].write_bytes(b"")
+    victims[1].write_bytes(victims[1].read_bytes()[:100])
+    victims[2].unlink()
+    store = tmp_path / "store"
+    outcome = run_cli("prepare", data / "catalog.csv", store, "--crop", "64", "--workers", "1", "--json")
+    assert outcome.code == 0, outcome.stderr
+    index = pd.read_parquet(store / "index.parquet")
+    lost = len(selected) - len(index)
+    record("prepare", "bad image bytes and kinds", rows_lost=lost, partial=partial_files(store))
+    assert lost == 0 and int((~index["ok"]).sum()) == 3
+    run = tmp_path / "run"
+    from spiralarms.errors import SpiralArmsWarning
+
+    with pytest.warns(SpiralArmsWarning, match="3 selected galaxies have unreadable images"):
+        outcome = run_cli("train", "--config", "demo-lite0", "--catalog", data / "catalog.csv", "--out", run, "--json",
+                          *TINY_TRAIN)
+    assert outcome.code == 0, outcome.stderr
+    split, unreadable = pd.read_csv(run / "split.csv"), pd.read_csv(run / "unreadable.csv")
+    lost = len(selected) - len(split) - len(unreadable)
+    record("train", "bad image bytes and kinds", rows_lost=lost, partial=partial_files(run))
+    assert lost == 0 and len(unreadable) == 3 and "no such file" in unreadable["error"].tolist()
+
+
+# --- bad tables ------------------------------------------------------------------------
+
+
+BAD_TABLES = {
+    "header only": ("dr7objid,file\n", "no rows"),
+    "semicolons": ("dr7objid;file\n1;a.jpg\n", "semicolons"),
+    "tabs": ("dr7objid\tfile\n1\ta.jpg\n", "tabs"),
+    "no id or path": ("colour,size\nred,3\n", "no image path column"),
+    "binary garbage": (None, "cannot read"),
+}
+
+
+@pytest.mark.parametrize("fault", list(BAD_TABLES))
+@pytest.mark.parametrize("command", ["predict", "select"])
+def test_bad_tables_are_one_line_errors_naming_the_file(command, fault, tiny_run, tmp_path, record):
+    text, expected = BAD_TABLES[fault]
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    table = inputs / "table.csv"
+    if text is None:
+        table.write_bytes(os.urandom(3000))
+    else:
+        table.write_text(text)
+    out = tmp_path / "out.csv"
+    args = ("predict", tiny_run, table, "--out", out) if command == "predict" else ("select", table, "--out", out)
+    outcome = run_cli(*args)
+    record(command, f"bad table: {fault}", partial=partial_files(tmp_path, exclude=inputs))
+    assert one_line_error(outcome), outcome.stderr
+    assert str(table) in outcome.first_line or table.name in outcome.first_line
+    if command == "select" and fault in ("header only",):
+        return
+    if command == "predict":
+        assert expected in outcome.first_line, outcome.first_line
+    assert not out.exists()
+
+
+def test_select_names_the_missing_column_and_counts_nan_rows(tiny_galaxies, tmp_path, record):
+    catalog = pd.read_csv(tiny_galaxies / "catalog.csv")
+    broken = catalog.drop(columns=["t04_spiral_a08_spiral_count"])
+    broken.to_csv(tmp_path / "missing.csv", index=False)
+    outcome = run_cli("select", tmp_path / "missing.csv", "--json")
+    record("select", "bad table: missing column")
+    assert one_line_error(outcome) and "t04_spiral_a08_spiral_count" in outcome.first_line
+    with_nan = catalog.copy()
+    with_nan.loc[:4, "t02_edgeon_a05_no_weighted_fraction"] = np.nan
+    with_nan.to_csv(tmp_path / "nan.csv", index=False)
+    outcome = run_cli("select", tmp_path / "nan.csv", "--json", "--out", tmp_path / "sel.csv")
+    summary = json.loads(outcome.stdout)
+    assert outcome.code == 0 and summary["n_missing"] == 5
+    written = pd.read_csv(tmp_path / "sel.csv")
+    lost = summary["n_selected"] - len(written)
+    record("select", "bad table: NaN in a cut column", rows_lost=lost, partial=partial_files(tmp_path))
+    assert lost == 0
+
+
+# --- bad paths and outputs ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["predict", "select", "export", "prepare"])
+@pytest.mark.parametrize("fault", ["parent is a file", "table name is a folder"])
+def test_unwritable_outputs_fail_before_any_work(command, fault, tiny_run, tiny_galaxies, tmp_path, record):
+    (tmp_path / "file").write_text("x")
+    if fault == "parent is a file":
+        out = tmp_path / "file" / ("out" if command in ("export", "prepare") else "out.csv")
+    else:
+        out = tmp_path / "dir.csv"
+        out.mkdir()
+        (out / "keep.txt").write_text("not ours")
+    args = {
+        "predict": ("predict", tiny_run, tiny_galaxies / "images", "--out", out),
+        "select": ("select", tiny_galaxies / "catalog.csv", "--out", out),
+        "export": ("export", tiny_run, out),
+        "prepare": ("prepare", tiny_galaxies / "catalog.csv", out, "--crop", "64", "--workers", "1"),
+    }[command]
+    started = time.perf_counter()
+    outcome = run_cli(*args)
+    record(command, f"bad output: {fault}", partial=partial_files(tmp_path))
+    assert one_line_error(outcome), outcome.stderr
+    assert "Traceback" not in outcome.stderr
+    if fault == "table name is a folder":
+        assert (out / "keep.txt").read_text() == "not ours", "a user's folder is never replaced"
+    assert time.perf_counter() - started < 60
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate", "explain", "export", "train", "prepare", "select"])
+def test_missing_inputs_are_one_line_errors(command, tmp_path, record):
+    missing = tmp_path / "nothing-here"
+    args = {
+        "predict": ("predict", missing, tmp_path, "--out", tmp_path / "o.csv"),
+        "evaluate": ("evaluate", missing),
+        "explain": ("explain", missing),
+        "export": ("export", missing, tmp_path / "e"),
+        "train": ("train", "--config", "demo-lite0", "--catalog", missing, "--out", tmp_path / "r"),
+        "prepare": ("prepare", missing, tmp_path / "s"),
+        "select": ("select", missing),
+    }[command]
+    outcome = run_cli(*args)
+    record(command, "missing input")
+    assert one_line_error(outcome), outcome.stderr
+    assert "nothing-here" in outcome.first_line
+
+
+# --- resumed runs that would mix --------------------------------------------------------
+
+
+def test_predict_refuses_to_mix_runs_and_keeps_the_output(tiny_run, tiny_galaxies, tmp_path, record):
+    out = tmp_path / "p.parquet"
+    assert run_cli("predict", tiny_run, tiny_galaxies / "images", "--out", out).code == 0
+    before = out.read_bytes()
+    outcome = run_cli("predict", tiny_run, tiny_galaxies / "images", "--out", out, "--tta", "2")
+    record("predict", "rerun with other settings", partial=partial_files(tmp_path))
+    assert one_line_error(outcome) and "tta (1 -> 2)" in outcome.first_line
+    assert out.read_bytes() == before
+
+
+# --- crafted checkpoints ----------------------------------------------------------------
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+CRAFTED = ("pickle payload", "truncated", "random bytes", "state dict that does not fit", "card without classes")
+
+
+def _crafted(kind: str, tiny_run: Path, folder: Path) -> Path:
+    best = tiny_run / "checkpoints" / "best.ckpt"
+    path = folder / f"{kind.replace(' ', '-')}.ckpt"
+    if kind == "pickle payload":
+        torch.save({"state_dict": {}, "hyper_parameters": {"card": _Payload(folder / "pwned")}}, path)
+    elif kind == "truncated":
+        path.write_bytes(best.read_bytes()[:5000])
+    elif kind == "random bytes":
+        path.write_bytes(os.urandom(5000))
+    else:
+        checkpoint = torch.load(best, weights_only=True)
+        if kind == "state dict that does not fit":
+            checkpoint["state_dict"] = {k: v for k, v in list(checkpoint["state_dict"].items())[:-3]}
+        else:
+            checkpoint["hyper_parameters"]["card"].pop("classes")
+        torch.save(checkpoint, path)
+    return path
+
+
+@pytest.mark.parametrize("kind", CRAFTED)
+@pytest.mark.parametrize("command", ["predict", "export"])
+def test_crafted_checkpoints_are_refused_on_one_line(command, kind, tiny_run, tiny_galaxies, tmp_path, record):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    path = _crafted(kind, tiny_run, inputs)
+    args = ("predict", path, tiny_galaxies / "images", "--out", tmp_path / "o.csv") if command == "predict" else (
+        "export", path, tmp_path / "exported")
+    outcome = run_cli(*args)
+    record(command, f"crafted checkpoint: {kind}", partial=partial_files(tmp_path, exclude=inputs))
+    assert one_line_error(outcome), outcome.stderr
+    assert path.name in outcome.first_line
+    assert not (inputs / "pwned").exists(), "no code ran"
+    assert not (tmp_path / "o.csv").exists() and not (tmp_path / "exported").exists()
+    assert partial_files(tmp_path, exclude=inputs) == []
+
+
+# --- a full disk ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs; the case is skipped where this process may not mount one."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def _fill(disk: Path, leave: int) -> None:
+    free = shutil.disk_usage(disk).free
+    with open(disk / "filler", "wb") as fh:
+        fh.write(b"\0" * max(0, free - leave))
+
+
+@pytest.mark.parametrize("command", ["select", "predict", "prepare", "train"])
+def test_full_disk_is_a_one_line_error_and_leaves_no_partial_file(command, small_disk, tiny_run, tiny_galaxies, record):
+    good = small_disk / "previous.csv"
+    if command == "select":
+        assert run_cli("select", tiny_galaxies / "catalog.csv", "--out", good).code == 0
+        before = good.read_bytes()
+    _fill(small_disk, 20_000)
+    args = {
+        "select": ("select", tiny_galaxies / "catalog.csv", "--out", good),
+        "predict": ("predict", tiny_run, tiny_galaxies / "images", "--out", small_disk / "p.csv", "--chunk-size", "8"),
+        "prepare": ("prepare", tiny_galaxies / "catalog.csv", small_disk / "store", "--crop", "64", "--workers", "1"),
+        "train": ("train", "--config", "demo-lite0", "--catalog", tiny_galaxies / "catalog.csv", "--out",
+                  small_disk / "run", *TINY_TRAIN),
+    }[command]
+    if command == "select":
+        (small_disk / "filler").unlink()
+        _fill(small_disk, 2_000)  # the new table (about 30 kB) no longer fits
+    outcome = run_process(*args)
+    partial = partial_files(small_disk)
+    record(command, "full disk", partial=partial)
+    assert one_line_error(outcome), outcome.stderr[-2000:]
+    assert "space" in outcome.first_line
+    assert partial == []
+    if command == "select":
+        assert good.read_bytes() == before, "the good earlier table is intact"
+
+
+# --- kill -9 at random points -----------------------------------------------------------
+
+
+def _kill_when(args, ready, timeout=180):
+    process = subprocess.Popen([sys.executable, "-m", "spiralarms", *map(str, args)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None and not ready():
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_prepare_killed_at_a_random_point_resumes_to_the_same_store(seed, tiny_galaxies, tmp_path, record):
+    straight = tmp_path / "straight"
+    assert run_cli("prepare", tiny_galaxies / "catalog.csv", straight, "--crop", "64", "--workers", "1").code == 0
+    store = tmp_path / "killed"
+    rng = np.random.default_rng(seed)
+    after = int(rng.integers(1, 3))
+    _kill_when(("prepare", tiny_galaxies / "catalog.csv", store, "--crop", "64", "--workers", "1"),
+               lambda: len(list((store / "chunks").glob("*.json"))) >= after if (store / "chunks").is_dir() else False)
+    outcome = run_cli("prepare", tiny_galaxies / "catalog.csv", store, "--crop", "64", "--workers", "1")
+    record("prepare", "kill -9", partial=partial_files(store), kill=True)
+    assert outcome.code == 0, outcome.stderr
+    assert (store / "images.npy").read_bytes() == (straight / "images.npy").read_bytes()
+    pd.testing.assert_frame_equal(pd.read_parquet(store / "index.parquet"), pd.read_parquet(straight / "index.parquet"))
+
+
+@pytest.mark.slow
+def test_predict_killed_at_a_random_point_resumes_to_the_same_table(tiny_run, tiny_galaxies, tmp_path, record):
+    same = ("--chunk-size", "5", "--batch-size", "1", "--workers", "0")  # batch size changes float rounding
+    straight = tmp_path / "straight.csv"
+    assert run_cli("predict", tiny_run, tiny_galaxies / "images", "--out", straight, *same).code == 0
+    out = tmp_path / "killed.csv"
+    parts = tmp_path / "killed.csv.parts"
+    after = int(np.random.default_rng(3).integers(2, 8))
+    _kill_when(("predict", tiny_run, tiny_galaxies / "images", "--out", out, *same),
+               lambda: len(list(parts.glob("part-*.parquet"))) >= after)
+    outcome = run_cli("predict", tiny_run, tiny_galaxies / "images", "--out", out, *same)
+    record("predict", "kill -9", partial=partial_files(tmp_path), kill=True)
+    assert outcome.code == 0, outcome.stderr
+    assert out.read_bytes() == straight.read_bytes()
