@@ -591,6 +591,25 @@ def test_cli_synth_masks_flag_and_bad_output(tmp_path):
     assert "error:" in result.output and "not a folder" in result.output
 
 
+def test_cli_synth_preset_option(tmp_path):
+    from typer.testing import CliRunner
+
+    from spiralarms.cli import app
+
+    runner = CliRunner()
+    for preset, expected in ((None, DEFAULT_PRESET), ("crisp", "crisp")):
+        out = tmp_path / str(preset)
+        args = ["synth", str(out), "--n-per-class", "1", "--size", "64", "--json"]
+        result = runner.invoke(app, args + (["--preset", preset] if preset else []))
+        assert result.exit_code == 0, result.output
+        assert set(pd.read_csv(out / "catalog.csv")["preset"]) == {expected}
+        with Image.open(out / pd.read_csv(out / "catalog.csv")["file"][0]) as image:
+            assert jpeg_quality(image.filename) == get_preset(expected).jpeg_quality
+    result = runner.invoke(app, ["synth", str(tmp_path / "hst"), "--n-per-class", "1", "--preset", "hst"])
+    assert result.exit_code == 1
+    assert "error:" in result.output and "preset 'hst'" in result.output
+
+
 # ------------------------------------------------------------------------ benchmark
 
 SHARED_CUTOUTS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sdss-gz-cutouts"

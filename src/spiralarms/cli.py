@@ -90,13 +90,16 @@ def synth(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same bytes.")] = 0,
     size: Annotated[int, typer.Option(min=32, help="Image side in pixels (GZ2 cutouts are 424).")] = 424,
     masks: Annotated[bool, typer.Option("--masks/--no-masks", help="Also write galaxy/arm masks (masks/<id>.npz).")] = False,
+    preset: Annotated[
+        Optional[str], typer.Option(help="Renderer preset: sdss (the default, fitted to SDSS cutouts) or crisp (docs/synthetic.md).")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Render synthetic spiral galaxies with a known arm number, in the GZ2 schema."""
     from spiralarms.data.synthetic import synthesize_dataset
 
     catalog = synthesize_dataset(
-        out, n_per_class=n_per_class, seed=seed, size=size, write_masks=masks, progress=not json_out
+        out, n_per_class=n_per_class, seed=seed, size=size, write_masks=masks, progress=not json_out, preset=preset
     )
     counts = catalog["true_class"].value_counts().reindex(_classes(), fill_value=0)
     if json_out:
@@ -224,6 +227,9 @@ def demo(
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("spiralarms-demo"),
     n_per_class: Annotated[int, typer.Option("--n-per-class", min=5, help="Synthetic galaxies per class.")] = 250,
     seed: Annotated[int, typer.Option(help="Seed of the galaxies, split and training.")] = 0,
+    preset: Annotated[
+        Optional[str], typer.Option(help="Renderer preset of the galaxies: sdss (the default) or crisp (docs/synthetic.md).")
+    ] = None,
     set_: Annotated[
         Optional[list[str]], typer.Option("--set", help="Override a config key (repeatable).")
     ] = None,
@@ -237,6 +243,7 @@ def demo(
         out,
         n_per_class=n_per_class,
         seed=seed,
+        preset=preset,
         overrides=tuple(set_ or ()),
         progress=not json_out,
         log=(lambda *_: None) if json_out else typer.echo,

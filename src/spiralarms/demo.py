@@ -58,7 +58,7 @@ def run_demo(
     overrides: tuple[str, ...] = (),
     progress: bool = True,
     log=print,
-    preset: str = DEMO_PRESET,
+    preset: str | None = None,
 ) -> DemoResult:
     """Run the whole chain on synthetic galaxies and write a report folder.
 
@@ -77,9 +77,9 @@ def run_demo(
         Progress bars.
     log : callable, default print
         Where step messages go.
-    preset : str, default "sdss"
+    preset : str, optional
         Renderer preset of the synthetic galaxies
-        (:data:`spiralarms.data.synthetic.PRESETS`).
+        (:data:`spiralarms.data.synthetic.PRESETS`); default :data:`DEMO_PRESET`.
 
     Returns
     -------
@@ -90,7 +90,7 @@ def run_demo(
     from spiralarms.catalog.readers import read_catalog
     from spiralarms.catalog.selection import select_clean_sample
     from spiralarms.config import load_config
-    from spiralarms.data.synthetic import synthesize_dataset
+    from spiralarms.data.synthetic import get_preset, synthesize_dataset
     from spiralarms.evaluation.evaluate import evaluate_run
     from spiralarms.evaluation.figures import plot_example_grid
     from spiralarms.evaluation.evaluation_report import metrics_markdown
@@ -98,6 +98,7 @@ def run_demo(
 
     if n_per_class < 5:
         raise SpiralArmsError(f"--n-per-class {n_per_class}: the demo needs at least 5 galaxies per class")
+    preset = get_preset(DEMO_PRESET if preset is None else preset).name
     start = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
