@@ -277,7 +277,7 @@ def write_figure(path: Path, files: dict[str, list[str]], seed: int, n: int = 6)
 
     rows = [("real SDSS", files["real"]), ("synthetic sdss", files["sdss"]), ("synthetic crisp", files["crisp"])]
     rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.6 * n, 1.75 * len(rows)))
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.6 * n, 1.85 * len(rows)))
     for r, (title, chosen) in enumerate(rows):
         picks = rng.choice(len(chosen), size=min(n, len(chosen)), replace=False)
         for c in range(n):
@@ -285,8 +285,8 @@ def write_figure(path: Path, files: dict[str, list[str]], seed: int, n: int = 6)
             ax.set_axis_off()
             if c < len(picks):
                 ax.imshow(center_crop(load_image_uint8(chosen[picks[c]]), 224))
-        axes[r, 0].set_title(title, loc="left", fontsize=9)
-    fig.tight_layout(pad=0.3)
+        axes[r, 0].set_title(title, loc="left", fontsize=9, pad=3)
+    fig.tight_layout(pad=0.3, h_pad=0.8)
     tmp = path.with_name(path.name + ".tmp")
     fig.savefig(tmp, format="jpeg", dpi=100, pil_kwargs={"quality": 85})
     plt.close(fig)
