@@ -3,7 +3,7 @@ model says on real ones.
 
 In one run, on the shared real cutouts (``../shared/data/sdss-gz-cutouts``: 1,200 SDSS
 Galaxy Zoo JPEGs, ``index.csv`` with ``weak_spiral_flag``) and on synthetic sets of the
-``crisp`` (first renderer) and ``sdss`` (fitted, default) presets:
+``crisp`` (first renderer, the default) and ``sdss`` (fitted to SDSS cutouts) presets:
 
 1. **Statistics side by side** (:mod:`spiralarms.data.synthetic.realism`): size,
    concentration, shape, colour, sky level, noise level and correlation, PSF FWHM,
@@ -14,8 +14,8 @@ Galaxy Zoo JPEGs, ``index.csv`` with ``weak_spiral_flag``) and on synthetic sets
    0.5 = indistinguishable. Beside it, the same on the first 2, 5 and 20 principal
    components: coarse probes that show how far the bulk of the two distributions
    has moved when the full probe still separates them.
-3. **The demo model on real cutouts**: ``spiralarms demo`` (or ``--demo-run``) is run
-   on the default preset, then ``spiralarms predict`` on the real cutouts: the AUC of
+3. **The demo model on real cutouts**: ``spiralarms demo --preset sdss`` is run
+   (``--demo-preset`` another, ``--demo-run`` reuses a trained one), then ``spiralarms predict`` on the real cutouts: the AUC of
    ``1 - p(?)`` for telling flagged spirals from flagged non-spirals, the label
    distribution of each, and how often the label survives a 90-degree rotation.
 
@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n-per-class", type=int, default=50, help="synthetic galaxies per class and preset (default 50)")
     parser.add_argument("--demo-run", type=Path, help="a trained demo run folder to reuse (default: run the demo)")
     parser.add_argument("--demo-n-per-class", type=int, help="galaxies per class of the demo it runs (default: the demo's)")
+    parser.add_argument("--demo-preset", default="sdss", choices=PRESET_ORDER,
+                        help="renderer preset of the demo it runs (default sdss)")
     parser.add_argument("--n-rotation", type=int, default=300, help="real cutouts predicted again rotated (default 300)")
     parser.add_argument("--figure", type=Path, help="also write a figure of real and synthetic cutouts side by side")
     parser.add_argument("--json", type=Path, help="also write the numbers as JSON")
@@ -226,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
         n_demo = args.demo_n_per_class or (8 if args.quick else DEMO_N_PER_CLASS)
         overrides = ("train.max_epochs=2", "train.cache_views=1") if args.quick else ()
         run_demo(work / "demo", n_per_class=n_demo, seed=args.seed, overrides=overrides, progress=False,
-                 log=lambda *_: None)
+                 log=lambda *_: None, preset=args.demo_preset)
         run = work / "demo" / "run"
     timings["demo"] = time.perf_counter() - t0
     t0 = time.perf_counter()

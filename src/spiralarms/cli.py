@@ -91,7 +91,7 @@ def synth(
     size: Annotated[int, typer.Option(min=32, help="Image side in pixels (GZ2 cutouts are 424).")] = 424,
     masks: Annotated[bool, typer.Option("--masks/--no-masks", help="Also write galaxy/arm masks (masks/<id>.npz).")] = False,
     preset: Annotated[
-        Optional[str], typer.Option(help="Renderer preset: sdss (the default, fitted to SDSS cutouts) or crisp (docs/synthetic.md).")
+        Optional[str], typer.Option(help="Renderer preset: crisp (the default) or sdss (fitted to SDSS cutouts); docs/synthetic.md.")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
@@ -228,7 +228,7 @@ def demo(
     n_per_class: Annotated[int, typer.Option("--n-per-class", min=5, help="Synthetic galaxies per class.")] = 250,
     seed: Annotated[int, typer.Option(help="Seed of the galaxies, split and training.")] = 0,
     preset: Annotated[
-        Optional[str], typer.Option(help="Renderer preset of the galaxies: sdss (the default) or crisp (docs/synthetic.md).")
+        Optional[str], typer.Option(help="Renderer preset of the galaxies: crisp (the default) or sdss (docs/synthetic.md).")
     ] = None,
     set_: Annotated[
         Optional[list[str]], typer.Option("--set", help="Override a config key (repeatable).")

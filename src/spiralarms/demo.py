@@ -23,8 +23,8 @@ from spiralarms.errors import SpiralArmsError
 #: set, few enough for the whole demo to run in minutes on two CPU cores.
 DEMO_N_PER_CLASS = 250
 
-#: The renderer preset of the demo's galaxies: the embedded default (``sdss``, fitted
-#: to SDSS cutouts; docs/synthetic.md), so that the demo model meets real-looking images.
+#: The renderer preset of the demo's galaxies: the embedded default (docs/synthetic.md);
+#: ``--preset sdss`` trains on galaxies fitted to SDSS cutouts instead.
 DEMO_PRESET = DEFAULT_PRESET
 
 #: The demo's configuration (packaged with spiralarms).

@@ -134,7 +134,7 @@ def synthesize_dataset(
         Show a progress bar on standard error.
     preset : str, optional
         Renderer preset (:data:`~spiralarms.data.synthetic.PRESETS`); default
-        :data:`~spiralarms.data.synthetic.DEFAULT_PRESET` (``sdss``).
+        :data:`~spiralarms.data.synthetic.DEFAULT_PRESET` (``crisp``).
 
     Returns
     -------
