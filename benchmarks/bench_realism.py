@@ -19,9 +19,10 @@ Galaxy Zoo JPEGs, ``index.csv`` with ``weak_spiral_flag``) and on synthetic sets
    ``1 - p(?)`` for telling flagged spirals from flagged non-spirals, the label
    distribution of each, and how often the label survives a 90-degree rotation.
 
-Run: ``python benchmarks/bench_realism.py`` (about 10 minutes on 2 shared cores, most of
-it the demo and the backbone's features), ``--demo-run spiralarms-demo/run`` to reuse
-a trained demo, ``--quick`` for a smoke run on a handful of images.
+Run: ``python benchmarks/bench_realism.py`` (24 minutes on 2 heavily shared cores with
+``--demo-run spiralarms-demo/run``, which reuses a trained demo; most of it the
+backbone's features and the predictions), ``--quick`` for a smoke run on a handful of
+images.
 """
 
 from __future__ import annotations
