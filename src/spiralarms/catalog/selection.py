@@ -285,3 +285,54 @@ def select_clean_sample(table: pd.DataFrame, schema: str = "gz2", merge=None) ->
         missing=missing,
         schema=schema,
     )
+
+
+def vote_fractions(table: pd.DataFrame, classes, merge=None) -> np.ndarray:
+    """The T11 vote fractions of each galaxy over ``classes``: soft labels.
+
+    GZ2 tables give the weighted fractions (the columns the label is the argmax
+    of); Kaggle tables the ``Class11.*`` columns. Each row is normalised to sum to
+    1 (cut 3 removes the galaxies where T11 was rarely reached, but not all), and
+    merged classes add their members' fractions.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Selected galaxies with their vote columns.
+    classes : sequence of str
+        Class names in the model's order (after ``merge``).
+    merge : str or sequence of str, optional
+        The class merge of ``classes``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(table), len(classes))`` float32, rows summing to 1.
+
+    Raises
+    ------
+    SpiralArmsError
+        If the vote columns are absent, or a row has no T11 votes.
+    """
+    gz2 = [a + sch.WEIGHTED_FRACTION for a in sch.T11_ANSWERS]
+    columns = gz2 if all(c in table.columns for c in gz2) else list(sch.KAGGLE_T11)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise SpiralArmsError(f"soft labels need the T11 vote columns; missing {missing[0]!r} (and {len(missing) - 1} more)")
+    votes = table[columns].to_numpy(dtype=np.float64)
+    totals = votes.sum(axis=1)
+    bad = ~(totals > 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise SpiralArmsError(f"soft labels: row {row} has no T11 votes ({columns[0]} ... all zero or missing)")
+    votes = votes / totals[:, None]
+    mapping = class_mapping(merge)
+    position = {name: j for j, name in enumerate(classes)}
+    out = np.zeros((len(table), len(classes)), dtype=np.float64)
+    for k, original in enumerate(ARM_CLASSES):
+        target = position.get(mapping[original])
+        if target is not None:
+            out[:, target] += votes[:, k]
+    # Classes left out of the model (an empty class dropped) give their share back.
+    out /= np.clip(out.sum(axis=1, keepdims=True), 1e-12, None)
+    return out.astype(np.float32)

@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader
 from spiralarms import __version__
 from spiralarms.catalog.classes import arm_classes
 from spiralarms.catalog.readers import read_catalog, resolve_image_paths
-from spiralarms.catalog.selection import select_clean_sample
+from spiralarms.catalog.selection import select_clean_sample, vote_fractions
 from spiralarms.config import (
     MONITORS,
     RUNTIME_KEYS,
@@ -59,8 +59,10 @@ from spiralarms.evaluation.metrics import classification_metrics
 from spiralarms.predictions.inference import predict_arrays
 from spiralarms.models.backbones import build_classifier
 from spiralarms.models.loading import read_checkpoint
+from spiralarms.models.losses import class_weights_from_counts
 from spiralarms.models.module import ArmClassifierModule
-from spiralarms.training.checkpointing import AtomicCheckpointIO, checkpoint_progress
+from spiralarms.models.temperature import apply_temperature, fit_temperature
+from spiralarms.training.checkpointing import AtomicCheckpointIO, checkpoint_progress, store_temperature
 from spiralarms.training.datamodule import ID_COLUMNS, EpochSync, FeatureDataModule, GalaxyDataModule
 from spiralarms.training.embedding_cache import EmbeddingCache
 from spiralarms.training.history import HistoryCallback, read_history
@@ -503,6 +505,9 @@ def train(
             model,
             classes,
             lr=t.lr,
+            loss=t.loss,
+            class_weights=class_weights_from_counts(list(counts["train"].values())) if t.loss == "weighted" else None,
+            focal_gamma=t.focal_gamma,
             backbone=m.backbone,
             grey=d.grey,
             grey_method=config.augment.grey_method,
@@ -529,6 +534,8 @@ def train(
             datamodule, cache_report = _cached_datamodule(model, images, config, cache_folder, trainer)
         else:
             datamodule, cache_report = images, {"used": False}
+        soft = vote_fractions(images.train_table, classes, d.merge) if t.soft_labels else None
+        datamodule.use_recipe(images.train_labels, balanced=t.sampler == "balanced", soft_targets=soft)
 
         if trainer.is_global_zero:
             save_config(config, run_dir / "config.yaml")
@@ -553,6 +560,11 @@ def train(
         probs = predict_arrays(module, datamodule.val_dataloader(), device=device)
         targets = _targets(datamodule.val_dataloader())
         module.cpu()
+        temperature = None
+        if t.calibrate:
+            temperature = fit_temperature(probs, targets)
+            probs = apply_temperature(probs, temperature)
+            store_temperature(best_path, temperature)
 
     preds = probs.argmax(axis=1)
     metrics = classification_metrics(targets, preds, classes)
@@ -575,6 +587,7 @@ def train(
         "n_val": images.class_counts()["val"],
         "classes": list(classes),
         "embedding_cache": cache_report,
+        "recipe": {"loss": t.loss, "sampler": t.sampler, "soft_labels": t.soft_labels, "temperature": temperature},
         "device": str(device),
         "config_hash": config_hash(config),
         "spiralarms_version": __version__,
