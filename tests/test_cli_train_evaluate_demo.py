@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from spiralarms import __version__
 from spiralarms.cli import app
 from spiralarms.evaluation.metrics import classification_metrics
+from report_checks import check_report_page
 
 runner = CliRunner()
 
@@ -88,6 +89,7 @@ def test_demo_small_run_writes_a_report(tmp_path):
         assert (out / name).stat().st_size > 0, name
     report = (out / "report.md").read_text()
     assert f"{summary['macro_f1']:.3f}" in report and "![examples](examples.png)" in report
+    assert "spiralarms demo" in check_report_page(out)
 
 
 @pytest.mark.slow

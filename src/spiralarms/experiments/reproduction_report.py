@@ -706,8 +706,10 @@ def write_report(
         f"Classes are the T11 answers {', '.join(ARM_CLASSES)} (m = 5+: more than four; m = ?: can't tell).",
         "",
     ]
-    (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    from spiralarms.reports.pages import write_report_html
+
     files = {"report": out / "report.md"}
+    files["html"] = write_report_html(out, "reproduce", title="Reproduction of Lee, Soo & Sharoni", markdown="\n".join(lines))
     for key, name in (("table3", "table3.csv"), ("figure5", "figure5.png"), ("figure6", "figure6.png"),
                       ("figure7", "figure7.png"), ("figure13", "figure13.png")):
         if (out / name).is_file():

@@ -21,7 +21,6 @@ Maps explain the predicted class. Galaxies are the run's validation galaxies
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import os
@@ -46,6 +45,7 @@ from spiralarms.explain.figures import GalleryPanel, GalleryRow, plot_deletion_c
 from spiralarms.explain.galleries import GALLERY_KINDS, load_images, select_gallery, validation_predictions
 from spiralarms.explain.layers import LAYER_ROLES, feature_layers, last_conv_stage, model_device
 from spiralarms.explain.maps import feature_maps, gradcam_pp, smoothgrad
+from spiralarms.io.atomic import write_json
 
 __all__ = ["explain_run", "run_masks", "MAP_NAMES"]
 
@@ -618,6 +618,10 @@ def explain_run(
         "outputs": outputs,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    (out / "explain.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    say(f"wrote {out}")
+    from spiralarms.reports.pages import explain_markdown, write_report_html
+
+    write_report_html(out, "explain", title=f"Explanations: {info['backbone']}", markdown=explain_markdown(summary, out))
+    summary["outputs"] += ["report.md", "report.html"]
+    write_json(out / "explain.json", summary)
+    say(f"wrote {out} (open report.html)")
     return summary

@@ -30,7 +30,7 @@ from spiralarms.errors import SpiralArmsError, SpiralArmsWarning, first_line
 from spiralarms.io.atomic import write_json, write_text
 from spiralarms.science.crossmatch import crossmatch, galaxy_id_column, galaxy_ids, galaxy_positions
 from spiralarms.science.mpajhu import MPAJHUCatalogue, load_mpajhu
-from spiralarms.science.statistics import TABLE4_COLUMNS, TABLE4_MERGE, table4, table4_markdown
+from spiralarms.science.statistics import TABLE4_COLUMNS, TABLE4_MERGE, paper_table4, table4, table4_markdown
 
 #: Name of a labels table's source (the paper's "Label" rows).
 LABELS_SOURCE = "labels"
@@ -495,5 +495,16 @@ def run_mass(
         match={"method": match, "tolerance_arcsec": float(tolerance_arcsec)},
         outputs=outputs,
     )
+    from spiralarms.reports.pages import mass_markdown, write_report_html
+
+    page = mass_markdown(table, _page_summary(result), paper_table4(), out)
+    outputs["report"] = str(write_report_html(out, "mass", title="Stellar mass and arm number", markdown=page))
+    outputs["report_md"] = str(out / "report.md")
     write_json(outputs["summary"], result.to_dict())
     return result
+
+
+def _page_summary(result: MassResult) -> dict:
+    """What the report page lists of each source and the match."""
+    sources = [{"name": s.name, "n": s.n_input, "matched": s.n_matched} for s in result.sources]
+    return {"sources": sources, "match": dict(result.match)}
