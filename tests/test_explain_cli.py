@@ -12,7 +12,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from spiralarms.cli_explain import explain
+from spiralarms.cli.explain import explain
 from spiralarms.errors import SpiralArmsError
 from spiralarms.explain import run_masks
 
