@@ -55,19 +55,16 @@ def select(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (SPEC contract).")] = False,
 ) -> None:
     """Apply the paper's clean-sample cuts (section 2.1) and label each galaxy."""
-    from spiralarms.catalog.classes import arm_classes
-    from spiralarms.catalog.readers import read_catalog, write_table
-    from spiralarms.catalog.selection import select_clean_sample
+    from spiralarms.catalog.selection import read_clean_sample
+    from spiralarms.io.tables import write_table
 
-    arm_classes(merge)  # a bad --merge fails before the catalogue is read
-    table, resolved_schema = read_catalog(catalog, schema=schema, return_schema=True)
-    selection = select_clean_sample(table, schema=resolved_schema, merge=merge)
+    selection = read_clean_sample(catalog, schema=schema, merge=merge)
     if out is not None:
         write_table(selection.selected, out)
     if json_out:
         echo_json(selection.summary())
         return
-    _print_selection(catalog, resolved_schema, selection, out)
+    _print_selection(catalog, selection.schema, selection, out)
 
 
 def _print_selection(catalog: Path, schema: str, selection, out: Path | None) -> None:

@@ -33,6 +33,7 @@ from spiralarms.data.transforms import build_eval_transform, build_train_transfo
 from spiralarms.errors import SpiralArmsError
 from spiralarms.training.embedding_cache import CachedFeatures, FeatureViewDataset, collate_features
 from spiralarms.training.sampling import EpochShuffleSampler, SeededAugmentation
+from spiralarms.catalog.schema import TRAINING_ID_COLUMNS
 
 __all__ = ["ImageDataModule", "GalaxyDataModule", "FeatureDataModule", "EpochSync", "ID_COLUMNS", "STRATA_COLUMN"]
 
@@ -41,7 +42,7 @@ __all__ = ["ImageDataModule", "GalaxyDataModule", "FeatureDataModule", "EpochSyn
 STRATA_COLUMN = "label_original"
 
 #: Columns tried, in order, as the galaxy id in ``split.csv``.
-ID_COLUMNS: tuple[str, ...] = ("dr7objid", "objid", "GalaxyID", "id")
+ID_COLUMNS: tuple[str, ...] = TRAINING_ID_COLUMNS
 
 
 class EpochSync(L.Callback):
