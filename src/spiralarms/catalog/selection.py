@@ -104,7 +104,7 @@ class Selection:
     schema: str = "gz2"
 
     def summary(self) -> dict:
-        """The SPEC's JSON summary of the selection.
+        """The JSON summary of the selection (docs/contract.md, "Command line": ``select --json``).
 
         Returns
         -------

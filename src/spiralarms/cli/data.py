@@ -52,7 +52,7 @@ def select(
     ] = "auto",
     merge: Annotated[Optional[str], typer.Option(help="Merge classes: 3,4 or 4,5+.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the selected galaxies with their label (CSV or Parquet by suffix).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (SPEC contract).")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (docs/contract.md).")] = False,
 ) -> None:
     """Apply the paper's clean-sample cuts (section 2.1) and label each galaxy."""
     from spiralarms.catalog.selection import read_clean_sample

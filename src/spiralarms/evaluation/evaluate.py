@@ -45,7 +45,7 @@ def evaluate_run(
     Returns
     -------
     dict
-        The metrics (SPEC ``metrics.json`` contract). Files written: ``metrics.json``,
+        The metrics (``metrics.json``, docs/contract.md "Files"). Files written: ``metrics.json``,
         ``confusion_counts.png``, ``confusion_normalised.png``, ``metrics.md``,
         ``predictions.csv`` (per galaxy: true label, probabilities, predicted label),
         ``calibration.json`` (ordinal error, temperature and ECE before and after),

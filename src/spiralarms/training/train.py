@@ -8,7 +8,7 @@ Run folder layout::
       history.csv           one row per epoch (train_loss, val_loss, val_accuracy, ...)
       checkpoints/best.ckpt best epoch by train.monitor (the final model)
       checkpoints/last.ckpt latest epoch (resume point)
-      metrics.json          validation metrics of the best weights (SPEC contract)
+      metrics.json          validation metrics of the best weights (docs/contract.md, "Files")
       val_predictions.csv   id, label, predicted label and p_<class> per validation galaxy
       train_summary.json    epochs run, best epoch, timings, class counts, cache use
       cache/                embedding cache files (frozen backbones)
