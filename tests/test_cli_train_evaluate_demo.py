@@ -97,7 +97,12 @@ def test_demo_small_run_writes_a_report(tmp_path):
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert 0.0 <= summary["macro_f1"] <= 1.0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert summary["macro_f1"] == pytest.approx(metrics["macro_f1"])
+    assert summary["accuracy"] == pytest.approx(metrics["accuracy"])
+    # metrics.json agrees with the predictions it was computed from.
+    predictions = pd.read_csv(out / "predictions.csv", dtype={"label": str, "true_label": str})
+    assert metrics == classification_metrics(predictions["true_label"].tolist(), predictions["label"].tolist(), tuple(metrics["classes"]))
     for name in ("report.md", "metrics.json", "confusion_counts.png", "confusion_normalised.png", "examples.png"):
         assert (out / name).stat().st_size > 0, name
     report = (out / "report.md").read_text()
