@@ -170,10 +170,11 @@ def _as_numeric(values: pd.Series, source: str, column: str, fmt: str) -> pd.Ser
 
 
 def read_table(path) -> pd.DataFrame:
-    """Read any table (CSV, CSV.gz, Parquet, FITS) without a schema check.
+    """Read any table with :func:`spiralarms.io.tables.read_table`, catalogue ids as text.
 
-    For inputs that are not vote catalogues, such as prediction lists; id and
-    class-name columns of a CSV are read as text (see :func:`read_catalog`).
+    For inputs that are not vote catalogues, such as prediction lists: id and
+    class-name columns of a CSV stay exact text (see :func:`read_catalog`); errors
+    are those of :func:`spiralarms.io.tables.read_table`.
 
     Parameters
     ----------
@@ -182,14 +183,7 @@ def read_table(path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-
-    Raises
-    ------
-    SpiralArmsError
-        If the file is missing, has an unknown suffix, cannot be read, or repeats a
-        column name.
     """
-    # Text first: ids are then converted exactly, class names stay names.
     return tables.read_table(path, text_columns=(*sch.CATALOG_ID_COLUMNS, *TEXT_COLUMNS))
 
 
