@@ -28,7 +28,7 @@ from spiralarms.catalog import schema as sch
 from spiralarms.catalog.classes import ARM_CLASSES
 from spiralarms.catalog.readers import read_catalog, resolve_image_paths
 from spiralarms.catalog.selection import select_clean_sample
-from spiralarms.cli_data import make_data_app, prepare
+from spiralarms.cli.data import data_app, prepare
 from spiralarms.errors import SpiralArmsError
 
 FIRST_ID = 587722981742084144
@@ -477,11 +477,8 @@ def test_removed_archive_is_not_fetched_again(tmp_path, server, published):
 
 
 def test_cli_errors_are_one_line_with_the_cli_wrapper(tmp_path):
-    from spiralarms.cli import user_errors
+    from spiralarms.cli import app
 
-    app = typer.Typer()
-    app.add_typer(make_data_app(user_errors), name="data")
-    app.command()(user_errors(prepare))
     runner = CliRunner()
     result = runner.invoke(app, ["data", "kaggle", str(tmp_path / "kaggle")])
     assert result.exit_code == 1
@@ -492,7 +489,7 @@ def test_cli_errors_are_one_line_with_the_cli_wrapper(tmp_path):
 
 def test_cli_data_gz2_and_prepare(tmp_path, server, published):
     app = typer.Typer()
-    app.add_typer(make_data_app(), name="data")
+    app.add_typer(data_app, name="data")
     app.command()(prepare)
     runner = CliRunner()
     root = tmp_path / "gz2"

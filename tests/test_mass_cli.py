@@ -12,7 +12,7 @@ import typer
 from astropy.table import Table
 from typer.testing import CliRunner
 
-from spiralarms.cli_mass import mass
+from spiralarms.cli.science import mass
 from spiralarms.errors import SpiralArmsError
 from spiralarms.science.statistics import TABLE4_CLASSES, TABLE4_COLUMNS
 from report_checks import check_report_page
@@ -273,7 +273,7 @@ def test_help_names_the_options(runner, app):
 
 
 def test_mpajhu_fetch_downloads_the_dr7_pair(runner, tmp_path, monkeypatch):
-    from spiralarms.cli_mass import mpajhu_fetch
+    from spiralarms.cli.science import fetch_mpajhu as mpajhu_fetch
     from spiralarms.science import mpajhu as mpajhu_module
 
     served = tmp_path / "served"

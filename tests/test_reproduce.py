@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from spiralarms.cli_reproduce import reproduce
+from spiralarms.cli.reproduce import reproduce
 from spiralarms.errors import SpiralArmsError
 from spiralarms.experiments import load_reproduce_config, run_reproduction
 from spiralarms.experiments import runner as runner_module

@@ -104,7 +104,7 @@ class Selection:
     schema: str = "gz2"
 
     def summary(self) -> dict:
-        """The SPEC's JSON summary of the selection.
+        """The JSON summary of the selection (docs/contract.md, "Command line": ``select --json``).
 
         Returns
         -------
@@ -336,3 +336,51 @@ def vote_fractions(table: pd.DataFrame, classes, merge=None) -> np.ndarray:
     # Classes left out of the model (an empty class dropped) give their share back.
     out /= np.clip(out.sum(axis=1, keepdims=True), 1e-12, None)
     return out.astype(np.float32)
+
+
+def read_clean_sample(
+    catalog,
+    *,
+    schema: str = "auto",
+    merge=None,
+    resolve_images: bool = False,
+    mapping=None,
+    image_dir=None,
+) -> Selection:
+    """Read a catalogue, apply the clean-sample cuts and, if asked, find each image.
+
+    The one place where a catalogue file becomes the labelled sample: ``select``,
+    ``prepare``, training and the reproduction all start here.
+
+    Parameters
+    ----------
+    catalog : str or path-like
+        GZ2 or Kaggle catalogue (CSV, CSV.gz, Parquet or FITS).
+    schema : {"auto", "gz2", "kaggle"}, default "auto"
+    merge : str or None
+        Class merge (``"3,4"`` or ``"4,5+"``); checked before the catalogue is read.
+    resolve_images : bool, default False
+        Add an absolute ``file`` column to ``selected`` (see
+        :func:`~spiralarms.catalog.readers.resolve_image_paths`; ``None`` where no
+        image is found).
+    mapping, image_dir : optional
+        Where the images are, as for :func:`~spiralarms.catalog.readers.resolve_image_paths`.
+
+    Returns
+    -------
+    Selection
+        With ``schema`` the resolved schema name.
+
+    Raises
+    ------
+    SpiralArmsError
+        On a bad merge, an unreadable catalogue or a missing column.
+    """
+    from spiralarms.catalog.readers import read_catalog, resolve_image_paths
+
+    arm_classes(merge)  # a bad merge fails before a large catalogue is read
+    table, resolved = read_catalog(catalog, schema=schema, return_schema=True)
+    selection = select_clean_sample(table, schema=resolved, merge=merge)
+    if resolve_images:
+        selection.selected = resolve_image_paths(selection.selected, catalog, mapping=mapping, image_dir=image_dir)
+    return selection

@@ -42,6 +42,7 @@ from spiralarms.experiments.protocol import (
     split_words,
 )
 from spiralarms.experiments.runner import read_run_table
+from spiralarms.io.run_folder import RunFolder
 
 __all__ = ["ReportSettings", "STANDING_DEPARTURES", "departures", "plot_figure5", "write_report", "format_value"]
 
@@ -502,8 +503,8 @@ def _figure13_section(runs: pd.DataFrame, settings: ReportSettings, out: Path) -
         return [title, "", "Not run (it uses the six-class runs of section 5.1 or 5.2).", ""]
     preferred = six[six["model"] == settings.figure13_model]
     row = (preferred if len(preferred) else six).iloc[0]
-    predictions = read_run_table(out, str(row["run_dir"]), "val_predictions.csv")
-    split = read_run_table(out, str(row["run_dir"]), "split.csv")
+    predictions = read_run_table(out, str(row["run_dir"]), RunFolder.VAL_PREDICTIONS)
+    split = read_run_table(out, str(row["run_dir"]), RunFolder.SPLIT)
     if predictions is None or split is None:
         return [title, "", f"Not available: {row['run_dir']} has no val_predictions.csv or split.csv.", ""]
     try:

@@ -32,6 +32,7 @@ from spiralarms.data.store import PreparedStore, is_prepared_store
 from spiralarms.data.transforms import build_eval_transform, build_train_transform
 from spiralarms.errors import SpiralArmsError
 from spiralarms.training.embedding_cache import CachedFeatures, FeatureViewDataset, collate_features
+from spiralarms.catalog.schema import TRAINING_ID_COLUMNS
 from spiralarms.training.recipes import SoftTargets
 from spiralarms.training.sampling import EpochBalancedSampler, EpochShuffleSampler, SeededAugmentation
 
@@ -42,7 +43,7 @@ __all__ = ["ImageDataModule", "GalaxyDataModule", "FeatureDataModule", "EpochSyn
 STRATA_COLUMN = "label_original"
 
 #: Columns tried, in order, as the galaxy id in ``split.csv``.
-ID_COLUMNS: tuple[str, ...] = ("dr7objid", "objid", "GalaxyID", "id")
+ID_COLUMNS: tuple[str, ...] = TRAINING_ID_COLUMNS
 
 
 class EpochSync(L.Callback):

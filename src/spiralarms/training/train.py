@@ -8,7 +8,7 @@ Run folder layout::
       history.csv           one row per epoch (train_loss, val_loss, val_accuracy, ...)
       checkpoints/best.ckpt best epoch by train.monitor (the final model)
       checkpoints/last.ckpt latest epoch (resume point)
-      metrics.json          validation metrics of the best weights (SPEC contract)
+      metrics.json          validation metrics of the best weights (docs/contract.md, "Files")
       val_predictions.csv   id, label, predicted label and p_<class> per validation galaxy
       train_summary.json    epochs run, best epoch, timings, class counts, cache use
       cache/                embedding cache files (frozen backbones)
@@ -21,7 +21,6 @@ precision come from the ``train`` section.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import shutil
@@ -41,8 +40,7 @@ from torch.utils.data import DataLoader
 
 from spiralarms import __version__
 from spiralarms.catalog.classes import arm_classes
-from spiralarms.catalog.readers import read_catalog, resolve_image_paths
-from spiralarms.catalog.selection import select_clean_sample, vote_fractions
+from spiralarms.catalog.selection import read_clean_sample, vote_fractions
 from spiralarms.config import (
     MONITORS,
     RUNTIME_KEYS,
@@ -66,18 +64,13 @@ from spiralarms.training.checkpointing import AtomicCheckpointIO, checkpoint_pro
 from spiralarms.training.datamodule import ID_COLUMNS, EpochSync, FeatureDataModule, GalaxyDataModule
 from spiralarms.training.embedding_cache import EmbeddingCache
 from spiralarms.training.history import HistoryCallback, read_history
+from spiralarms.io.atomic import write_json as _write_json
+from spiralarms.io.run_folder import RunFolder
 
 __all__ = ["TrainResult", "train", "load_selection", "RUN_FILES", "RESUMABLE_KEYS"]
 
 #: Files of a run folder that ``resume=False`` removes (the cache is kept).
-RUN_FILES: tuple[str, ...] = (
-    "config.yaml",
-    "split.csv",
-    "history.csv",
-    "metrics.json",
-    "val_predictions.csv",
-    "train_summary.json",
-)
+RUN_FILES: tuple[str, ...] = RunFolder.TRAINING_FILES
 
 #: Keys that may differ between a run folder's config.yaml and a resumed run.
 RESUMABLE_KEYS: tuple[str, ...] = RUNTIME_KEYS + (
@@ -146,11 +139,12 @@ def load_selection(config: ExperimentConfig) -> tuple[pd.DataFrame, tuple[str, .
     if Path(data.catalog).is_dir():
         PreparedStore(data.catalog)  # an unfinished store says so; any other folder is not a catalogue
         raise SpiralArmsError(f"{data.catalog}: a folder, neither a catalogue file nor a prepared store")
-    table, schema = read_catalog(data.catalog, schema=data.schema, return_schema=True)
-    selection = select_clean_sample(table, schema=schema, merge=data.merge)
+    selection = read_clean_sample(
+        data.catalog, schema=data.schema, merge=data.merge, resolve_images=True, mapping=data.mapping, image_dir=data.image_root
+    )
     if len(selection.selected) == 0:
         raise SpiralArmsError(f"{data.catalog}: no galaxy passes the clean-sample cuts")
-    selected = resolve_image_paths(selection.selected, data.catalog, mapping=data.mapping, image_dir=data.image_root)
+    selected = selection.selected
     missing = np.array([f is None or not os.path.isfile(f) for f in selected["file"]])
     if missing.sum() * 2 > len(selected):
         # Most files absent: the image folder or mapping is wrong, not a few files.
@@ -394,12 +388,6 @@ def _cached_datamodule(
         "n_features": int(train_features.features.shape[-1]),
     }
     return datamodule, report
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def train(
