@@ -386,7 +386,7 @@ def test_report_renders_from_a_runs_table_without_training(fixture_report):
 def test_report_of_a_partial_reproduction_says_not_run(tmp_path):
     write_runs(sweep_rows("B0"), tmp_path / "runs.csv")
     files = write_report(read_runs(tmp_path / "runs.csv"), tmp_path)
-    assert set(files) == {"report", "figure5"}
+    assert set(files) == {"report", "html", "figure5"}
     text = files["report"].read_text()
     assert text.count("Not run.") == 3
 
