@@ -163,6 +163,28 @@ def markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _write_results(out: Path, rows: list[dict], table: pd.DataFrame, have: dict, render_seconds: float):
+    """``runs.csv``, ``recipes.csv`` and ``recipes.md`` of the runs so far."""
+    import os
+
+    import torch
+
+    results = pd.DataFrame(rows)
+    if results["val_ids"].nunique() != 1:
+        raise SystemExit("validation sets differ between runs: the comparison is void")
+    results = results.drop(columns="val_ids")
+    summary = summarise(results)
+    results.to_csv(out / "runs.csv", index=False)
+    summary.to_csv(out / "recipes.csv", index=False)
+    table_md = markdown(summary)
+    seeds = sorted(set(results["seed"]))
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
+    header = (f"{date.today().isoformat()}, {machine}; {len(table)} galaxies {have}; seeds {seeds}; "
+              f"{int(results['epochs'].max())} epochs at most; rendering {render_seconds:.0f} s")
+    (out / "recipes.md").write_text(header + "\n\n" + table_md + "\n", encoding="utf-8")
+    return header, table_md, summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--catalog", help="the real GZ2 sample (catalogue with images) instead of synthetic galaxies")
@@ -211,22 +233,14 @@ def main() -> None:
             tick = time.perf_counter()
             with quiet_lightning():
                 train(config, folder, table=table, classes=classes, cache_dir=out / "cache")
-            row = {"recipe": name, "seed": seed, **score(folder, classes), "wall_seconds": time.perf_counter() - tick}
+            row = {"recipe": name, "seed": seed, **score(folder, classes), "wall_seconds": time.perf_counter() - tick,
+                   "epochs": config.train.max_epochs}
             rows.append(row)
             print(f"  {name} seed {seed}: macro F1 {row['macro_f1']:.3f}, m=4 F1 {row['f1_4']:.3f}, "
                   f"m=5+ F1 {row['f1_5+']:.3f}, {row['wall_seconds']:.0f} s", flush=True)
-    results = pd.DataFrame(rows)
-    if results["val_ids"].nunique() != 1:
-        raise SystemExit("validation sets differ between runs: the comparison is void")
-    results = results.drop(columns="val_ids")
-    summary = summarise(results)
-    results.to_csv(out / "runs.csv", index=False)
-    summary.to_csv(out / "recipes.csv", index=False)
-    table_md = markdown(summary)
-    machine = f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores, torch {__import__('torch').__version__}"
-    header = (f"{date.today().isoformat()}, {machine}; {len(table)} galaxies {have}; seeds {args.seeds}; "
-              f"rendering {render_seconds:.0f} s")
-    (out / "recipes.md").write_text(header + "\n\n" + table_md + "\n", encoding="utf-8")
+            # Written after every run: an interrupted comparison keeps what it measured,
+            # and a rerun finds the finished runs (train() does not train them again).
+            header, table_md, summary = _write_results(out, rows, table, have, render_seconds)
     print()
     print(header)
     print(table_md)

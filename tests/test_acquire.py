@@ -564,3 +564,30 @@ def test_kaggle_without_source_explains_where_to_get_the_files(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SpiralArmsError, match="no Kaggle solutions table there"):
         import_kaggle(tmp_path / "kaggle", tmp_path / "empty", progress=False)
+
+
+def test_stale_published_checksum_is_kept_unverified_and_accepted_on_request(tmp_path, server, published, monkeypatch):
+    """A file whose published MD5 is stale is kept as .unverified, not downloaded again, and accepted by --accept-checksum."""
+    _, mapping, _ = published
+    monkeypatch.setattr(sources, "GZ2_MAPPING", sources.RemoteFile(mapping.filename, mapping.url, md5="0" * 32))
+    from spiralarms.cli import app
+
+    runner = CliRunner()
+    root = tmp_path / "gz2"
+    first = runner.invoke(app, ["data", "gz2", str(root), "--source", server.base])
+    assert first.exit_code == 1
+    message = first.output.strip().splitlines()[-1]
+    assert "0" * 32 in message and "--accept-checksum md5:" in message
+    kept = root / f"{sources.GZ2_MAPPING.filename}.unverified"
+    assert kept.is_file() and not (root / sources.GZ2_MAPPING.filename).exists()
+    found = hashlib.md5(kept.read_bytes()).hexdigest()
+    assert found in message
+    requests = [name for name, _ in server.state.requests].count(sources.GZ2_MAPPING.filename)
+    bad = runner.invoke(app, ["data", "gz2", str(root), "--source", server.base, "--accept-checksum", "crc:1"])
+    assert bad.exit_code == 1 and "--accept-checksum" in bad.output and "md5:HEX" in bad.output
+    again = runner.invoke(app, ["data", "gz2", str(root), "--source", server.base, "--accept-checksum", f"md5:{found}"])
+    assert again.exit_code == 0, again.output
+    assert [name for name, _ in server.state.requests].count(sources.GZ2_MAPPING.filename) == requests  # not fetched again
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["files"][sources.GZ2_MAPPING.filename]["accepted"] is True
+    assert (root / sources.GZ2_MAPPING.filename).is_file() and not kept.exists()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from spiralarms import __version__
-from spiralarms.acquire.download import file_checksums, verify_checksums
+from spiralarms.acquire.download import accepted, file_checksums, verify_checksums
 from spiralarms.catalog.readers import write_table
 from spiralarms.errors import SpiralArmsError
 from spiralarms.io.atomic import write_json
@@ -144,7 +144,7 @@ def unchanged(path, record: dict | None) -> bool:
         return False
 
 
-def local_file_record(path, expected=None, previous: dict | None = None, progress: bool = False) -> dict:
+def local_file_record(path, expected=None, previous: dict | None = None, progress: bool = False, accept=()) -> dict:
     """Checksum a local input file (or reuse its earlier record) and verify it.
 
     Parameters
@@ -158,11 +158,14 @@ def local_file_record(path, expected=None, previous: dict | None = None, progres
         path, size and modification time are unchanged.
     progress : bool, default False
         Show a bar while checksumming.
+    accept : iterable of str
+        Checksums accepted besides the expected ones (``"md5:HEX"``, ``"sha256:HEX"``).
 
     Returns
     -------
     dict
-        ``{"source", "path", "size", "mtime_ns", "md5", "sha256", "fetched"}``.
+        ``{"source", "path", "size", "mtime_ns", "md5", "sha256", "fetched"}``, plus
+        ``"accepted": true`` where the file matched only an accepted checksum.
 
     Raises
     ------
@@ -173,11 +176,17 @@ def local_file_record(path, expected=None, previous: dict | None = None, progres
     if previous and previous.get("path") == str(path) and unchanged(path, previous):
         return previous
     found = file_checksums(path, progress=progress)
+    record = {"source": str(path), "path": str(path), **found, **stat_record(path), "fetched": now()}
     if expected is not None:
         mismatch = verify_checksums(str(path), found, expected.size, expected.md5, expected.sha256)
+        if mismatch is not None and not accepted(found, accept):
+            raise SpiralArmsError(
+                f"{mismatch}: a damaged or different copy; fetch it again, or accept it with "
+                f"--accept-checksum md5:{found['md5']}"
+            )
         if mismatch is not None:
-            raise SpiralArmsError(f"{mismatch}: a damaged or different copy; fetch it again")
-    return {"source": str(path), "path": str(path), **found, **stat_record(path), "fetched": now()}
+            record["accepted"] = True
+    return record
 
 
 def outputs_up_to_date(root, manifest: dict) -> bool:

@@ -137,12 +137,22 @@ def gz2(
         bool,
         typer.Option("--remove-zip", help="Delete the downloaded images_gz2.zip once its images are extracted."),
     ] = False,
+    accept_checksum: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--accept-checksum",
+            help="Accept a file whose checksum differs from the published one, e.g. md5:HEX or sha256:HEX "
+            "(a stale published checksum); repeatable. The error of a mismatch prints the value to give.",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Fetch the Galaxy Zoo 2 vote table, images and filename mapping; write catalog.parquet."""
     from spiralarms.acquire.gz2 import fetch_gz2
 
-    summary = fetch_gz2(root, source, table=table, progress=not json_out, remove_archive=remove_zip)
+    summary = fetch_gz2(
+        root, source, table=table, progress=not json_out, remove_archive=remove_zip, accept=accept_checksum or ()
+    )
     _echo_data_summary(summary, json_out)
 
 
