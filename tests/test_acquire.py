@@ -28,7 +28,7 @@ from spiralarms.catalog import schema as sch
 from spiralarms.catalog.classes import ARM_CLASSES
 from spiralarms.catalog.readers import read_catalog, resolve_image_paths
 from spiralarms.catalog.selection import select_clean_sample
-from spiralarms.cli_data import make_data_app, prepare
+from spiralarms.cli.data import data_app, prepare
 from spiralarms.errors import SpiralArmsError
 
 FIRST_ID = 587722981742084144
@@ -477,11 +477,8 @@ def test_removed_archive_is_not_fetched_again(tmp_path, server, published):
 
 
 def test_cli_errors_are_one_line_with_the_cli_wrapper(tmp_path):
-    from spiralarms.cli import user_errors
+    from spiralarms.cli import app
 
-    app = typer.Typer()
-    app.add_typer(make_data_app(user_errors), name="data")
-    app.command()(user_errors(prepare))
     runner = CliRunner()
     result = runner.invoke(app, ["data", "kaggle", str(tmp_path / "kaggle")])
     assert result.exit_code == 1
@@ -492,7 +489,7 @@ def test_cli_errors_are_one_line_with_the_cli_wrapper(tmp_path):
 
 def test_cli_data_gz2_and_prepare(tmp_path, server, published):
     app = typer.Typer()
-    app.add_typer(make_data_app(), name="data")
+    app.add_typer(data_app, name="data")
     app.command()(prepare)
     runner = CliRunner()
     root = tmp_path / "gz2"
@@ -567,3 +564,30 @@ def test_kaggle_without_source_explains_where_to_get_the_files(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SpiralArmsError, match="no Kaggle solutions table there"):
         import_kaggle(tmp_path / "kaggle", tmp_path / "empty", progress=False)
+
+
+def test_stale_published_checksum_is_kept_unverified_and_accepted_on_request(tmp_path, server, published, monkeypatch):
+    """A file whose published MD5 is stale is kept as .unverified, not downloaded again, and accepted by --accept-checksum."""
+    _, mapping, _ = published
+    monkeypatch.setattr(sources, "GZ2_MAPPING", sources.RemoteFile(mapping.filename, mapping.url, md5="0" * 32))
+    from spiralarms.cli import app
+
+    runner = CliRunner()
+    root = tmp_path / "gz2"
+    first = runner.invoke(app, ["data", "gz2", str(root), "--source", server.base])
+    assert first.exit_code == 1
+    message = first.output.strip().splitlines()[-1]
+    assert "0" * 32 in message and "--accept-checksum md5:" in message
+    kept = root / f"{sources.GZ2_MAPPING.filename}.unverified"
+    assert kept.is_file() and not (root / sources.GZ2_MAPPING.filename).exists()
+    found = hashlib.md5(kept.read_bytes()).hexdigest()
+    assert found in message
+    requests = [name for name, _ in server.state.requests].count(sources.GZ2_MAPPING.filename)
+    bad = runner.invoke(app, ["data", "gz2", str(root), "--source", server.base, "--accept-checksum", "crc:1"])
+    assert bad.exit_code == 1 and "--accept-checksum" in bad.output and "md5:HEX" in bad.output
+    again = runner.invoke(app, ["data", "gz2", str(root), "--source", server.base, "--accept-checksum", f"md5:{found}"])
+    assert again.exit_code == 0, again.output
+    assert [name for name, _ in server.state.requests].count(sources.GZ2_MAPPING.filename) == requests  # not fetched again
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["files"][sources.GZ2_MAPPING.filename]["accepted"] is True
+    assert (root / sources.GZ2_MAPPING.filename).is_file() and not kept.exists()

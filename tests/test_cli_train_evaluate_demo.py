@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from spiralarms import __version__
 from spiralarms.cli import app
 from spiralarms.evaluation.metrics import classification_metrics
+from report_checks import check_report_page
 
 runner = CliRunner()
 
@@ -25,13 +26,27 @@ TINY = [
 METRICS_KEYS = {"classes", "per_class", "accuracy", "macro_f1", "confusion_matrix"}
 
 
+def _command_paths(command, prefix=()):
+    """Every command and subcommand of the click tree, as argument lists."""
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield [*prefix, name]
+        yield from _command_paths(sub, (*prefix, name))
+
+
 def test_version_and_help_on_every_command():
+    import typer
+
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and __version__ in result.output
-    for command in ("synth", "select", "train", "evaluate", "predict", "demo", "prepare", "mass", "data"):
-        result = runner.invoke(app, [command, "--help"])
-        assert result.exit_code == 0, (command, result.output)
-        assert "Usage" in result.output
+    paths = list(_command_paths(typer.main.get_command(app)))
+    # Every command of the contract is registered (a dropped one fails here, not in silence).
+    expected = {"synth", "select", "train", "evaluate", "predict", "export", "demo", "prepare", "explain",
+                "reproduce", "mass", "fetch-mpajhu", "data", "data gz2", "data kaggle"}  # fmt: skip
+    assert {" ".join(p) for p in paths} == expected
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage" in result.output and f"spiralarms {' '.join(path)}" in " ".join(result.output.split())
 
 
 def test_train_then_evaluate(tiny_galaxies, tmp_path):
@@ -83,11 +98,17 @@ def test_demo_small_run_writes_a_report(tmp_path):
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert 0.0 <= summary["macro_f1"] <= 1.0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert summary["macro_f1"] == pytest.approx(metrics["macro_f1"])
+    assert summary["accuracy"] == pytest.approx(metrics["accuracy"])
+    # metrics.json agrees with the predictions it was computed from.
+    predictions = pd.read_csv(out / "predictions.csv", dtype={"label": str, "true_label": str})
+    assert metrics == classification_metrics(predictions["true_label"].tolist(), predictions["label"].tolist(), tuple(metrics["classes"]))
     for name in ("report.md", "metrics.json", "confusion_counts.png", "confusion_normalised.png", "examples.png"):
         assert (out / name).stat().st_size > 0, name
     report = (out / "report.md").read_text()
     assert f"{summary['macro_f1']:.3f}" in report and "![examples](examples.png)" in report
+    assert "spiralarms demo" in check_report_page(out)
 
 
 @pytest.mark.slow

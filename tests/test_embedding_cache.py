@@ -195,10 +195,8 @@ def test_head_on_cached_features_trains_like_the_frozen_model_on_images(easy, tm
 
 @pytest.mark.slow
 def test_train_cached_and_uncached_runs_agree(tmp_path):
-    try:
-        from spiralarms.data.synthetic import synthesize_dataset
-    except ImportError as exc:
-        pytest.skip(f"synthetic data module not importable yet: {exc}")
+    from spiralarms.data.synthetic import synthesize_dataset  # a broken renderer fails, never skips
+
     synthesize_dataset(tmp_path / "synth", n_per_class=5, seed=1, size=64, progress=False)
     overrides = [
         f"data.catalog={tmp_path / 'synth' / 'catalog.csv'}", "data.crop=48", "model.backbone=test_efficientnet",

@@ -341,7 +341,12 @@ def test_report_renders_from_a_runs_table_without_training(fixture_report):
     assert list(runs.columns[: len(RUNS_COLUMNS)]) == list(RUNS_COLUMNS)
     assert runs["merge"].tolist().count("3,4") == 2 and runs["cap"].isna().sum() == 1
     files = write_report(runs, fixture_report, ReportSettings("fixture", notes=["A fixture."]))
-    assert set(files) == {"report", "table3", "figure5", "figure6", "figure7", "figure13"}
+    assert set(files) == {"report", "html", "table3", "figure5", "figure6", "figure7", "figure13"}
+    assert "## 7 Beyond the paper" in files["report"].read_text() and "bench_recipes.py" in files["report"].read_text()
+    (fixture_report / "recipes").mkdir()
+    (fixture_report / "recipes" / "recipes.md").write_text("| recipe | macro F1 |\n|---|---|\n| weighted CE | 0.512 |\n")
+    files = write_report(runs, fixture_report, ReportSettings("fixture", notes=["A fixture."]))
+    assert "| weighted CE | 0.512 |" in files["report"].read_text() and "0.512" in files["html"].read_text()
     for key in ("figure5", "figure6", "figure7", "figure13"):
         assert files[key].stat().st_size > 10_000
     text = files["report"].read_text()
@@ -381,7 +386,7 @@ def test_report_renders_from_a_runs_table_without_training(fixture_report):
 def test_report_of_a_partial_reproduction_says_not_run(tmp_path):
     write_runs(sweep_rows("B0"), tmp_path / "runs.csv")
     files = write_report(read_runs(tmp_path / "runs.csv"), tmp_path)
-    assert set(files) == {"report", "figure5"}
+    assert set(files) == {"report", "html", "figure5"}
     text = files["report"].read_text()
     assert text.count("Not run.") == 3
 

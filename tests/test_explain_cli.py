@@ -12,9 +12,10 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from spiralarms.cli_explain import explain
+from spiralarms.cli.explain import explain
 from spiralarms.errors import SpiralArmsError
 from spiralarms.explain import run_masks
+from report_checks import check_report_page
 
 CLASSES = ["1", "2", "3", "4", "5+", "?"]
 
@@ -87,9 +88,12 @@ def test_explain_a_trained_run(app, tiny_run, tmp_path):
     summary = json.loads(result.output)
     assert summary == json.loads((out / "explain.json").read_text())
     assert summary["gradcampp"]["layer"] == "backbone.bn2"
+    page = check_report_page(out)
+    assert "gallery_correct.png" in (out / "report.md").read_text() and "Faithfulness" in page
     assert set(summary["feature_layers"]) == {"lower", "middle", "upper"}
     assert summary["smoothgrad"] == {"noise": 0.1, "samples": 4, "seed": 0}
-    assert summary["device"] == "cpu" or summary["device"].startswith("cuda")
+    # The default device is CUDA where there is one, else the CPU.
+    assert torch.device(summary["device"]).type == ("cuda" if torch.cuda.is_available() else "cpu")
     for kind in ("correct", "wrong"):
         assert (out / f"gallery_{kind}.png").is_file()
         assert set(summary["galleries"][kind]) == set(summary["classes"])

@@ -12,9 +12,10 @@ import typer
 from astropy.table import Table
 from typer.testing import CliRunner
 
-from spiralarms.cli_mass import mass
+from spiralarms.cli.science import mass
 from spiralarms.errors import SpiralArmsError
 from spiralarms.science.statistics import TABLE4_CLASSES, TABLE4_COLUMNS
+from report_checks import check_report_page
 
 BASE = 587722981741363294
 CLASS_P = {"1": 0.04, "2": 0.66, "3": 0.1, "4": 0.05, "5+": 0.05, "?": 0.1}
@@ -181,6 +182,8 @@ def test_figures_render_with_tiny_and_empty_classes(runner, app, fixture, tmp_pa
         assert path.stat().st_size > 10_000
         image = matplotlib.image.imread(path)
         assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 200
+    page = check_report_page(out)
+    assert "figure11.png" in (out / "report.md").read_text() and "paper K-S D" in page
 
 
 def test_plain_output_prints_table4_and_counts(runner, app, fixture, tmp_path):
@@ -270,7 +273,7 @@ def test_help_names_the_options(runner, app):
 
 
 def test_mpajhu_fetch_downloads_the_dr7_pair(runner, tmp_path, monkeypatch):
-    from spiralarms.cli_mass import mpajhu_fetch
+    from spiralarms.cli.science import fetch_mpajhu as mpajhu_fetch
     from spiralarms.science import mpajhu as mpajhu_module
 
     served = tmp_path / "served"

@@ -119,9 +119,16 @@ def test_every_paper_t_row_fits_student_two_sided(row):
     assert min(bounds) - 5e-5 <= p <= max(bounds) + 5e-5
 
 
-def test_paper_sample_sizes_add_up_to_the_matched_sample():
+def test_table4_counts_each_class_with_the_papers_sample_sizes():
+    """table4 on a sample shaped like the paper's: its n column gives back the paper's sizes."""
+    rng = np.random.default_rng(11)
     for source in ("Label", "B0", "V2M"):
-        assert sum(r[2] for r in PAPER_TABLE4 if r[0] == source) == PAPER_N
+        rows = [r for r in PAPER_TABLE4 if r[0] == source]
+        classes = np.concatenate([np.full(r[2], r[1]) for r in rows])
+        rng.shuffle(classes)
+        table = table4(rng.normal(10.5, 0.5, size=len(classes)), classes, source=source)
+        assert dict(zip(table["class"], table["n"])) == {r[1]: r[2] for r in rows}
+        assert table["n"].sum() == PAPER_N
 
 
 def test_ks_detects_a_shifted_class_and_not_an_unshifted_one():

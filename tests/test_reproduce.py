@@ -10,11 +10,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from spiralarms.cli_reproduce import reproduce
+from spiralarms.cli.reproduce import reproduce
 from spiralarms.errors import SpiralArmsError
 from spiralarms.experiments import load_reproduce_config, run_reproduction
 from spiralarms.experiments import runner as runner_module
 from spiralarms.experiments.settings import split_overrides
+from report_checks import check_report_page
 
 #: A tiny model: random-weight test backbone, 48-64 pixel crops, one epoch.
 TINY_RUN = [
@@ -184,6 +185,7 @@ def test_quick_end_to_end_tiny(tmp_path):
     assert (tmp_path / "data" / "catalog.csv").is_file()
     report = (tmp_path / "report.md").read_text()
     assert "configuration `quick`" in report and "Quick run: synthetic galaxies" in report
+    assert "Reproduction of Lee" in check_report_page(tmp_path)
     # compared runs validate on the same galaxies: the merges reuse the six-class split, B0 and V2M share it
     def val_ids(experiment, model=None):
         part = runs[(runs["experiment"] == experiment) & ((runs["model"] == model) if model else True)]

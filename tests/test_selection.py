@@ -1,4 +1,4 @@
-"""Clean-sample cuts (SPEC "Clean-sample selection"): thresholds, NaN, ties, merges, Kaggle."""
+"""Clean-sample cuts (docs/contract.md, "The clean-sample cuts"): thresholds, NaN, ties, merges, Kaggle."""
 
 from __future__ import annotations
 

@@ -83,7 +83,7 @@ def jpeg_grey(image, quality=90):
 
 
 def paper_cuts(catalog):
-    """The clean-sample cuts of SPEC.md (strict inequalities), written out in pandas.
+    """The clean-sample cuts of docs/contract.md ("The clean-sample cuts", strict inequalities), written out in pandas.
 
     Returns the boolean keep mask and the label (class name) of every row.
     """

@@ -40,10 +40,8 @@ def tiny_model(frozen: bool = True, n_classes: int = 3):
 @pytest.fixture(scope="module")
 def synth_catalog(tmp_path_factory):
     """A small synthetic GZ2 catalogue with 64-pixel images (as `spiralarms synth` writes)."""
-    try:
-        from spiralarms.data.synthetic import synthesize_dataset
-    except ImportError as exc:
-        pytest.skip(f"synthetic data module not importable yet: {exc}")
+    from spiralarms.data.synthetic import synthesize_dataset  # a broken renderer fails, never skips
+
     out = tmp_path_factory.mktemp("synth")
     synthesize_dataset(out, n_per_class=6, seed=0, size=64, progress=False)
     return out / "catalog.csv"

@@ -213,12 +213,15 @@ def _write_report(out, selection, result, metrics, table_md, t_synth, t_train, w
         "- `predictions.csv`: per validation galaxy, the true label, `p_<class>` and the predicted label.",
         "- `run/`: the training run (resolved `config.yaml`, `checkpoints/best.ckpt`, `history.csv`, `split.csv`).",
         "- `galaxies/`: the synthetic images and their GZ2-schema catalogue.",
+        "- `report.html`: this page with its figures inlined, to open in a browser.",
         "",
         "Predict on your own cutouts with `spiralarms predict "
         f"{out / 'run'} FOLDER --out predictions.parquet`.",
         "",
     ]
-    (out / "report.md").write_text("\n".join(lines))
+    from spiralarms.reports.pages import write_report_html
+
+    write_report_html(out, "demo", title="spiralarms demo", markdown="\n".join(lines))
     (out / "demo.json").write_text(
         json.dumps(
             {

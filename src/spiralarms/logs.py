@@ -7,7 +7,7 @@ import logging
 import warnings
 from collections.abc import Iterator
 
-__all__ = ["quiet_lightning", "LIGHTNING_LOGGERS", "HARMLESS_WARNINGS"]
+__all__ = ["quiet_lightning", "lightning_banners_off", "LIGHTNING_LOGGERS", "HARMLESS_WARNINGS"]
 
 #: Loggers through which Lightning prints "GPU available", tips and summaries.
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero")
@@ -22,6 +22,16 @@ HARMLESS_WARNINGS = (
     r".*Checkpoint directory .* exists and is not empty.*",  # resumed training runs
     r".*module\(s\) in eval mode at the start of training.*",  # frozen backbones stay in eval mode
 )
+
+
+def lightning_banners_off() -> None:
+    """Raise Lightning's loggers to WARNING for the rest of the process.
+
+    The command line calls this once per command: start-up tips and "GPU available"
+    lines stay off the terminal, warnings and errors still show.
+    """
+    for name in LIGHTNING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @contextlib.contextmanager

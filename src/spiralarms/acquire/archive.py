@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from spiralarms.errors import SpiralArmsError
+from spiralarms.io.atomic import atomic_path
 
 __all__ = ["IMAGE_SUFFIXES", "image_members", "extract_images"]
 
@@ -117,18 +118,13 @@ def extract_images(archive, dest, suffixes: tuple[str, ...] = IMAGE_SUFFIXES, pr
                 skipped += 1
                 continue
             target = dest / name
-            tmp = dest / f".{name}.part"
             try:
-                with zf.open(info) as src, open(tmp, "wb") as out:
+                # No fsync per image: the manifest records the extraction as complete only at the end.
+                with atomic_path(target, fsync=False) as tmp, zf.open(info) as src, open(tmp, "wb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
             except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
-                tmp.unlink(missing_ok=True)
                 raise SpiralArmsError(
                     f"{archive}: member {info.filename!r} is corrupt ({exc}); delete the archive and fetch it again"
                 ) from exc
-            except OSError as exc:
-                tmp.unlink(missing_ok=True)
-                raise SpiralArmsError(f"{target}: cannot write: {exc.strerror or exc}") from exc
-            os.replace(tmp, target)
             written += 1
     return {"n_files": written + skipped, "n_written": written, "n_skipped": skipped}

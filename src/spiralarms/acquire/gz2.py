@@ -34,7 +34,7 @@ import pandas as pd
 
 from spiralarms.acquire import sources
 from spiralarms.acquire.archive import extract_images
-from spiralarms.acquire.download import PART_SUFFIX, download, file_checksums, verify_checksums
+from spiralarms.acquire.download import PART_SUFFIX, accepted, download, file_checksums, verify_checksums
 from spiralarms.acquire.manifest import (
     CATALOG,
     MANIFEST,
@@ -118,7 +118,7 @@ def recorded_vote_table(catalog) -> str | None:
 
 
 def _obtain_remote(
-    remote: sources.RemoteFile, root: Path, previous: dict | None, progress: bool, **options
+    remote: sources.RemoteFile, root: Path, previous: dict | None, progress: bool, accept=(), **options
 ) -> tuple[dict, bool]:
     """The file at ``ROOT/<filename>``: reuse, verify a copy found there, or download.
 
@@ -131,12 +131,17 @@ def _obtain_remote(
         # A copy put there by hand (or by a run whose manifest was lost): check, no network.
         found = file_checksums(dest, progress=progress)
         mismatch = verify_checksums(str(dest), found, remote.size, remote.md5, remote.sha256)
-        if mismatch is not None:
-            raise SpiralArmsError(f"{mismatch}: delete it and run again to download it")
+        if mismatch is not None and not accepted(found, accept):
+            raise SpiralArmsError(
+                f"{mismatch}: delete it and run again to download it, or accept it with --accept-checksum md5:{found['md5']}"
+            )
         record, fetched = {"source": "found in ROOT", **found, "fetched": now()}, False
+        if mismatch is not None:
+            record["accepted"] = True
     else:
         record = download(
-            remote.url, dest, size=remote.size, md5=remote.md5, sha256=remote.sha256, progress=progress, **options
+            remote.url, dest, size=remote.size, md5=remote.md5, sha256=remote.sha256, progress=progress,
+            accept=accept, **options
         )
         record.pop("file")
         fetched = True
@@ -194,6 +199,7 @@ def fetch_gz2(
     table: str = sources.DEFAULT_GZ2_TABLE,
     progress: bool = True,
     remove_archive: bool = False,
+    accept=(),
     retries: int = 3,
     backoff: float = 1.0,
     timeout: float = 60.0,
@@ -220,6 +226,12 @@ def fetch_gz2(
         Delete a downloaded ``images_gz2.zip`` once its images are extracted (saves
         its size on disk; the manifest keeps its checksum). Local sources are never
         deleted.
+    accept : iterable of str
+        Checksums to accept besides the published ones, ``"md5:HEX"`` or
+        ``"sha256:HEX"`` (``--accept-checksum``): for a file whose published checksum
+        is stale. A download that matches neither is kept as ``<name>.unverified``
+        and the message says what was expected and found; the manifest records an
+        accepted file with ``"accepted": true``.
     retries, backoff, timeout
         Passed to :func:`spiralarms.acquire.download.download`.
 
@@ -235,6 +247,11 @@ def fetch_gz2(
         message names the file), or the table cannot be read.
     """
     table = check_table(table)
+    accept = [str(a).strip() for a in accept or ()]
+    for item in accept:
+        algorithm, _, value = item.partition(":")
+        if algorithm not in ("md5", "sha256") or not value or any(c not in "0123456789abcdefABCDEF" for c in value):
+            raise SpiralArmsError(f"--accept-checksum {item!r}: give md5:HEX or sha256:HEX")
     root = Path(root).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(root, "gz2")
@@ -255,10 +272,12 @@ def fetch_gz2(
             path = folder / name
             if not path.is_file():
                 raise SpiralArmsError(f"--source {folder}: no file {name} there")
-            files[name] = local_file_record(path, expected=remote, previous=files.get(name), progress=progress)
+            files[name] = local_file_record(
+                path, expected=remote, previous=files.get(name), progress=progress, accept=accept
+            )
         else:
             files[name], fetched = _obtain_remote(
-                remote, root, files.get(name), progress, retries=retries, backoff=backoff, timeout=timeout
+                remote, root, files.get(name), progress, accept=accept, retries=retries, backoff=backoff, timeout=timeout
             )
             if fetched:
                 downloaded.append(name)

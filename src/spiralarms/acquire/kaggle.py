@@ -44,6 +44,7 @@ from spiralarms.acquire.manifest import (
 from spiralarms.catalog import schema as sch
 from spiralarms.catalog.readers import read_catalog
 from spiralarms.errors import SpiralArmsError
+from spiralarms.io.atomic import atomic_path
 
 __all__ = ["import_kaggle", "build_kaggle_catalog", "NO_SOURCE_MESSAGE"]
 
@@ -72,12 +73,10 @@ def _extract_csv(archive: Path, dest: Path) -> Path:
             members = [i for i in zf.infolist() if i.filename.lower().endswith(".csv") and "__MACOSX" not in i.filename]
             if len(members) != 1:
                 raise SpiralArmsError(f"{archive}: expected one CSV member, found {len(members)}")
-            tmp = dest.with_name(dest.name + ".part")
-            with zf.open(members[0]) as src, open(tmp, "wb") as out:
+            with atomic_path(dest) as tmp, zf.open(members[0]) as src, open(tmp, "wb") as out:
                 shutil.copyfileobj(src, out, 1 << 20)
     except zipfile.BadZipFile as exc:
         raise SpiralArmsError(f"{archive}: not a readable zip archive ({exc})") from exc
-    os.replace(tmp, dest)
     return dest
 
 

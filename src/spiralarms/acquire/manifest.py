@@ -2,7 +2,7 @@
 
 The manifest lists every input file (its source, path, size, checksums and when it
 was fetched), the extracted images and the catalogue written from them. It is
-rewritten after every step, through a temporary file and :func:`os.replace`, so an
+rewritten after every step through :mod:`spiralarms.io.atomic`, so an
 interrupted run leaves the record of the steps already done, and a rerun repeats
 none of them. A file whose size and modification time still match its entry is not
 read again.
@@ -11,16 +11,16 @@ read again.
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
 from spiralarms import __version__
-from spiralarms.acquire.download import file_checksums, verify_checksums
+from spiralarms.acquire.download import accepted, file_checksums, verify_checksums
 from spiralarms.catalog.readers import write_table
 from spiralarms.errors import SpiralArmsError
+from spiralarms.io.atomic import write_json
 
 __all__ = [
     "MANIFEST",
@@ -49,7 +49,7 @@ def now() -> str:
 
 
 def write_json_atomic(path, payload) -> Path:
-    """Write JSON through ``<path>.tmp``, fsync and :func:`os.replace`.
+    """Write JSON atomically (:func:`spiralarms.io.atomic.write_json`).
 
     Parameters
     ----------
@@ -62,15 +62,7 @@ def write_json_atomic(path, payload) -> Path:
     -------
     pathlib.Path
     """
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2, sort_keys=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
+    return write_json(path, payload)
 
 
 def read_manifest(root, dataset: str) -> dict:
@@ -152,7 +144,7 @@ def unchanged(path, record: dict | None) -> bool:
         return False
 
 
-def local_file_record(path, expected=None, previous: dict | None = None, progress: bool = False) -> dict:
+def local_file_record(path, expected=None, previous: dict | None = None, progress: bool = False, accept=()) -> dict:
     """Checksum a local input file (or reuse its earlier record) and verify it.
 
     Parameters
@@ -166,11 +158,14 @@ def local_file_record(path, expected=None, previous: dict | None = None, progres
         path, size and modification time are unchanged.
     progress : bool, default False
         Show a bar while checksumming.
+    accept : iterable of str
+        Checksums accepted besides the expected ones (``"md5:HEX"``, ``"sha256:HEX"``).
 
     Returns
     -------
     dict
-        ``{"source", "path", "size", "mtime_ns", "md5", "sha256", "fetched"}``.
+        ``{"source", "path", "size", "mtime_ns", "md5", "sha256", "fetched"}``, plus
+        ``"accepted": true`` where the file matched only an accepted checksum.
 
     Raises
     ------
@@ -181,11 +176,17 @@ def local_file_record(path, expected=None, previous: dict | None = None, progres
     if previous and previous.get("path") == str(path) and unchanged(path, previous):
         return previous
     found = file_checksums(path, progress=progress)
+    record = {"source": str(path), "path": str(path), **found, **stat_record(path), "fetched": now()}
     if expected is not None:
         mismatch = verify_checksums(str(path), found, expected.size, expected.md5, expected.sha256)
+        if mismatch is not None and not accepted(found, accept):
+            raise SpiralArmsError(
+                f"{mismatch}: a damaged or different copy; fetch it again, or accept it with "
+                f"--accept-checksum md5:{found['md5']}"
+            )
         if mismatch is not None:
-            raise SpiralArmsError(f"{mismatch}: a damaged or different copy; fetch it again")
-    return {"source": str(path), "path": str(path), **found, **stat_record(path), "fetched": now()}
+            record["accepted"] = True
+    return record
 
 
 def outputs_up_to_date(root, manifest: dict) -> bool:
@@ -214,12 +215,6 @@ def outputs_up_to_date(root, manifest: dict) -> bool:
     )
 
 
-def _write_table_atomic(table: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp{''.join(path.suffixes)}")
-    write_table(table, tmp)
-    os.replace(tmp, path)
-
-
 def write_catalog_outputs(root, table: pd.DataFrame, missing: pd.DataFrame) -> dict:
     """Write ``catalog.parquet`` and ``missing.csv`` atomically and describe them.
 
@@ -238,8 +233,8 @@ def write_catalog_outputs(root, table: pd.DataFrame, missing: pd.DataFrame) -> d
         size and modification time of both files.
     """
     root = Path(root)
-    _write_table_atomic(table, root / CATALOG)
-    _write_table_atomic(missing, root / MISSING)
+    write_table(table, root / CATALOG)
+    write_table(missing, root / MISSING)
     return {
         "rows": int(len(table)),
         "images_found": int(table["file"].notna().sum()),

@@ -2,7 +2,7 @@
 
 from spiralarms.catalog.classes import ARM_CLASSES, arm_classes, class_mapping, parse_merge
 from spiralarms.catalog.readers import read_catalog, resolve_image_paths, write_table
-from spiralarms.catalog.selection import CUT_THRESHOLDS, Selection, select_clean_sample
+from spiralarms.catalog.selection import CUT_THRESHOLDS, Selection, select_clean_sample, vote_fractions
 
 __all__ = [
     "ARM_CLASSES",
@@ -14,5 +14,6 @@ __all__ = [
     "read_catalog",
     "resolve_image_paths",
     "select_clean_sample",
+    "vote_fractions",
     "write_table",
 ]

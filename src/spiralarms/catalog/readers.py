@@ -20,27 +20,12 @@ import pandas as pd
 
 from spiralarms.catalog import schema as sch
 from spiralarms.errors import SpiralArmsError, first_line
+from spiralarms.io import tables
+# write_table and WRITE_SUFFIXES are re-exported: callers import them from here too.
+from spiralarms.io.tables import TABLE_SUFFIXES, WRITE_SUFFIXES, table_format, write_table  # noqa: F401
 
-#: Catalogue formats, by file-name ending (matched case-insensitively, longest first).
-CATALOG_SUFFIXES: dict[str, str] = {
-    ".fits.gz": "fits",
-    ".fit.gz": "fits",
-    ".fits": "fits",
-    ".fit": "fits",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".csv.gz": "csv",
-    ".csv": "csv",
-    ".gz": "csv",
-}
-
-#: Table formats that :func:`write_table` writes, by file-name ending.
-WRITE_SUFFIXES: dict[str, str] = {
-    ".csv.gz": "csv",
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
+#: Catalogue formats, by file-name ending: the package's one suffix table.
+CATALOG_SUFFIXES = TABLE_SUFFIXES
 
 #: Columns that may already give each galaxy's image path, in order of preference.
 FILE_COLUMNS: tuple[str, ...] = ("file", "path", "image_path", "filename")
@@ -51,15 +36,6 @@ TEXT_COLUMNS: tuple[str, ...] = ("label", "label_original", "true_class")
 SCHEMAS: tuple[str, ...] = ("gz2", "kaggle")
 
 _INTEGER_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
-
-
-def table_format(path: Path, suffixes: dict[str, str]) -> str | None:
-    """The format that a file name's ending names in ``suffixes``, or ``None``."""
-    name = path.name.lower()
-    for suffix, fmt in suffixes.items():
-        if name.endswith(suffix):
-            return fmt
-    return None
 
 
 def id_columns(schema: str) -> tuple[str, ...]:
@@ -136,29 +112,6 @@ def detect_schema(columns, source: str = "catalog") -> str:
     return complete[0] if len(complete) == 1 else "gz2"
 
 
-def _read_raw(path: Path, fmt: str) -> pd.DataFrame:
-    """Read a whole table; id and class-name columns of a CSV are read as text."""
-    if fmt == "csv":
-        header = pd.read_csv(path, nrows=0).columns
-        # Text first: ids are then converted exactly, class names stay names.
-        as_text = [c for c in header if c in (*sch.GZ2_ID_COLUMNS, sch.KAGGLE_ID, *TEXT_COLUMNS)]
-        return pd.read_csv(path, dtype={c: str for c in as_text})
-    if fmt == "parquet":
-        return pd.read_parquet(path)
-    from astropy.table import Table
-
-    table = Table.read(path, format="fits")
-    # pandas holds one value per cell: vector-valued FITS columns are left out.
-    flat = [name for name in table.colnames if table[name].ndim == 1]
-    frame = table[flat].to_pandas()
-    for name in frame.columns:
-        if frame[name].dtype == object and frame[name].map(lambda v: isinstance(v, bytes)).any():
-            frame[name] = frame[name].map(
-                lambda v: v.decode("utf-8", "replace").strip() if isinstance(v, bytes) else v
-            )
-    return frame
-
-
 def _row_label(position: int, fmt: str) -> str:
     # CSV data rows start on line 2, after the header.
     if fmt == "csv":
@@ -217,10 +170,11 @@ def _as_numeric(values: pd.Series, source: str, column: str, fmt: str) -> pd.Ser
 
 
 def read_table(path) -> pd.DataFrame:
-    """Read any table (CSV, CSV.gz, Parquet, FITS) without a schema check.
+    """Read any table with :func:`spiralarms.io.tables.read_table`, catalogue ids as text.
 
-    For inputs that are not vote catalogues, such as prediction lists; id and
-    class-name columns of a CSV are read as text (see :func:`read_catalog`).
+    For inputs that are not vote catalogues, such as prediction lists: id and
+    class-name columns of a CSV stay exact text (see :func:`read_catalog`); errors
+    are those of :func:`spiralarms.io.tables.read_table`.
 
     Parameters
     ----------
@@ -229,44 +183,13 @@ def read_table(path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-
-    Raises
-    ------
-    SpiralArmsError
-        If the file is missing, has an unknown suffix, cannot be read, or repeats a
-        column name.
     """
-    path = Path(path)
-    if not path.exists():
-        raise SpiralArmsError(f"catalog {path}: no such file")
-    if path.is_dir():
-        raise SpiralArmsError(f"catalog {path}: is a folder, not a file")
-    fmt = table_format(path, CATALOG_SUFFIXES)
-    if fmt is None:
-        raise SpiralArmsError(
-            f"catalog {path}: unknown file type; use one of {', '.join(CATALOG_SUFFIXES)}"
-        )
-    try:
-        table = _read_raw(path, fmt)
-    except Exception as exc:  # pandas, pyarrow and astropy each raise their own error types
-        raise SpiralArmsError(f"catalog {path}: cannot read it as {fmt}: {first_line(exc)}") from exc
-    if table.columns.duplicated().any():
-        name = table.columns[table.columns.duplicated()][0]
-        raise SpiralArmsError(f"catalog {path}: column {name!r} appears twice")
-    return table
+    return tables.read_table(path, text_columns=(*sch.CATALOG_ID_COLUMNS, *TEXT_COLUMNS))
 
 
 def _checked_table_path(path) -> tuple[Path, str]:
     """The path and format of a table to read, or a one-line error."""
-    path = Path(path)
-    if not path.exists():
-        raise SpiralArmsError(f"catalog {path}: no such file")
-    if path.is_dir():
-        raise SpiralArmsError(f"catalog {path}: is a folder, not a file")
-    fmt = table_format(path, CATALOG_SUFFIXES)
-    if fmt is None:
-        raise SpiralArmsError(f"catalog {path}: unknown file type; use one of {', '.join(CATALOG_SUFFIXES)}")
-    return path, fmt
+    return tables.checked_table_path(path, "catalog")
 
 
 def table_columns(path) -> list[str]:
@@ -338,7 +261,7 @@ def iter_table_chunks(path, columns=None, chunk_rows: int = 65536):
     missing = [c for c in wanted if c not in names]
     if missing:
         raise SpiralArmsError(f"catalog {path}: no column {missing[0]!r}")
-    text = {c: str for c in wanted if c in (*sch.GZ2_ID_COLUMNS, sch.KAGGLE_ID, "id", *TEXT_COLUMNS, *FILE_COLUMNS)}
+    text = {c: str for c in wanted if c in (*sch.CATALOG_ID_COLUMNS, "id", *TEXT_COLUMNS, *FILE_COLUMNS)}
     start = 0
     try:
         if fmt == "csv":
@@ -447,45 +370,6 @@ def read_catalog(path, schema: str = "auto", return_schema: bool = False):
     return (table, resolved) if return_schema else table
 
 
-def write_table(df: pd.DataFrame, path) -> Path:
-    """Write a table as CSV or Parquet, chosen by the file suffix.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The table; its index is not written.
-    path : str or path-like
-        ``.csv``, ``.csv.gz`` or ``.parquet``/``.pq``. Missing parent folders are
-        created. Written under a temporary name and renamed when whole.
-
-    Returns
-    -------
-    pathlib.Path
-        The path written.
-
-    Raises
-    ------
-    SpiralArmsError
-        If the suffix is not one of these, or the file cannot be written.
-    """
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"write_table expects a pandas.DataFrame, not {type(df).__name__}")
-    path = Path(path)
-    fmt = table_format(path, WRITE_SUFFIXES)
-    if fmt is None:
-        raise SpiralArmsError(f"{path}: unknown table type; use one of {', '.join(WRITE_SUFFIXES)}")
-    if path.is_dir():
-        raise SpiralArmsError(f"{path}: is a folder; give a file name")
-    from spiralarms.io.atomic import atomic_path
-
-    with atomic_path(path) as tmp:  # a full disk never leaves half a table under the final name
-        if fmt == "csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
-    return path
-
-
 def _read_mapping(mapping) -> pd.DataFrame:
     if isinstance(mapping, pd.DataFrame):
         frame, source = mapping.copy(), "mapping table"
@@ -563,7 +447,7 @@ class ImagePathResolver:
         columns = list(columns)
         self.catalog_dir = Path(catalog_path).resolve().parent
         self.image_dir = Path(image_dir) if image_dir is not None else self.catalog_dir / "images"
-        ids = tuple(id_columns) if id_columns is not None else (*sch.GZ2_ID_COLUMNS, sch.KAGGLE_ID)
+        ids = tuple(id_columns) if id_columns is not None else sch.CATALOG_ID_COLUMNS
         self.id_column = next((c for c in ids if c in columns), None)
         self.file_column = next((c for c in FILE_COLUMNS if c in columns), None)
         self._by_id = self._by_pair = None

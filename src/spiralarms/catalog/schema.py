@@ -63,6 +63,22 @@ KAGGLE_SPIRAL_NO = "Class4.2"
 KAGGLE_T11: tuple[str, ...] = tuple(f"Class11.{k}" for k in range(1, 7))
 
 
+#: The id columns of the vote catalogues, GZ2 then Kaggle.
+CATALOG_ID_COLUMNS: tuple[str, ...] = (*GZ2_ID_COLUMNS, KAGGLE_ID)
+
+#: Id columns of a galaxy table (labels from ``select``, predictions), in order of preference.
+GALAXY_ID_COLUMNS: tuple[str, ...] = (*GZ2_ID_COLUMNS, "id")
+
+#: Id columns of a table given to ``predict``, in order: its own ``id``, then a catalogue's.
+PREDICTION_ID_COLUMNS: tuple[str, ...] = ("id", *CATALOG_ID_COLUMNS)
+
+#: Id columns of a split or training table: a catalogue's, then ``id``.
+TRAINING_ID_COLUMNS: tuple[str, ...] = (*CATALOG_ID_COLUMNS, "id")
+
+#: Id columns of the MPA-JHU tables (lower-cased): spectrum, photometric object, DR7 object.
+MPAJHU_ID_COLUMNS: tuple[str, ...] = ("specobjid", "objid", "bestobjid", "dr7objid")
+
+
 def kaggle_required_columns() -> list[str]:
     """The Kaggle vote columns that the selection reads (id excluded)."""
     return [KAGGLE_FEATURES, KAGGLE_NOT_EDGE_ON, KAGGLE_SPIRAL_YES, KAGGLE_SPIRAL_NO, *KAGGLE_T11]

@@ -104,7 +104,7 @@ class Selection:
     schema: str = "gz2"
 
     def summary(self) -> dict:
-        """The SPEC's JSON summary of the selection.
+        """The JSON summary of the selection (docs/contract.md, "Command line": ``select --json``).
 
         Returns
         -------
@@ -285,3 +285,102 @@ def select_clean_sample(table: pd.DataFrame, schema: str = "gz2", merge=None) ->
         missing=missing,
         schema=schema,
     )
+
+
+def vote_fractions(table: pd.DataFrame, classes, merge=None) -> np.ndarray:
+    """The T11 vote fractions of each galaxy over ``classes``: soft labels.
+
+    GZ2 tables give the weighted fractions (the columns the label is the argmax
+    of); Kaggle tables the ``Class11.*`` columns. Each row is normalised to sum to
+    1 (cut 3 removes the galaxies where T11 was rarely reached, but not all), and
+    merged classes add their members' fractions.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Selected galaxies with their vote columns.
+    classes : sequence of str
+        Class names in the model's order (after ``merge``).
+    merge : str or sequence of str, optional
+        The class merge of ``classes``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(table), len(classes))`` float32, rows summing to 1.
+
+    Raises
+    ------
+    SpiralArmsError
+        If the vote columns are absent, or a row has no T11 votes.
+    """
+    gz2 = [a + sch.WEIGHTED_FRACTION for a in sch.T11_ANSWERS]
+    columns = gz2 if all(c in table.columns for c in gz2) else list(sch.KAGGLE_T11)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise SpiralArmsError(f"soft labels need the T11 vote columns; missing {missing[0]!r} (and {len(missing) - 1} more)")
+    votes = table[columns].to_numpy(dtype=np.float64)
+    totals = votes.sum(axis=1)
+    bad = ~(totals > 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise SpiralArmsError(f"soft labels: row {row} has no T11 votes ({columns[0]} ... all zero or missing)")
+    votes = votes / totals[:, None]
+    mapping = class_mapping(merge)
+    position = {name: j for j, name in enumerate(classes)}
+    out = np.zeros((len(table), len(classes)), dtype=np.float64)
+    for k, original in enumerate(ARM_CLASSES):
+        target = position.get(mapping[original])
+        if target is not None:
+            out[:, target] += votes[:, k]
+    # Classes left out of the model (an empty class dropped) give their share back.
+    out /= np.clip(out.sum(axis=1, keepdims=True), 1e-12, None)
+    return out.astype(np.float32)
+
+
+def read_clean_sample(
+    catalog,
+    *,
+    schema: str = "auto",
+    merge=None,
+    resolve_images: bool = False,
+    mapping=None,
+    image_dir=None,
+) -> Selection:
+    """Read a catalogue, apply the clean-sample cuts and, if asked, find each image.
+
+    The one place where a catalogue file becomes the labelled sample: ``select``,
+    ``prepare``, training and the reproduction all start here.
+
+    Parameters
+    ----------
+    catalog : str or path-like
+        GZ2 or Kaggle catalogue (CSV, CSV.gz, Parquet or FITS).
+    schema : {"auto", "gz2", "kaggle"}, default "auto"
+    merge : str or None
+        Class merge (``"3,4"`` or ``"4,5+"``); checked before the catalogue is read.
+    resolve_images : bool, default False
+        Add an absolute ``file`` column to ``selected`` (see
+        :func:`~spiralarms.catalog.readers.resolve_image_paths`; ``None`` where no
+        image is found).
+    mapping, image_dir : optional
+        Where the images are, as for :func:`~spiralarms.catalog.readers.resolve_image_paths`.
+
+    Returns
+    -------
+    Selection
+        With ``schema`` the resolved schema name.
+
+    Raises
+    ------
+    SpiralArmsError
+        On a bad merge, an unreadable catalogue or a missing column.
+    """
+    from spiralarms.catalog.readers import read_catalog, resolve_image_paths
+
+    arm_classes(merge)  # a bad merge fails before a large catalogue is read
+    table, resolved = read_catalog(catalog, schema=schema, return_schema=True)
+    selection = select_clean_sample(table, schema=resolved, merge=merge)
+    if resolve_images:
+        selection.selected = resolve_image_paths(selection.selected, catalog, mapping=mapping, image_dir=image_dir)
+    return selection

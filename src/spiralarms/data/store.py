@@ -67,6 +67,8 @@ from spiralarms import __version__
 from spiralarms.data.images import load_image_uint8
 from spiralarms.data.transforms import ToTensor, center_crop
 from spiralarms.errors import ImageReadError, SpiralArmsError
+from spiralarms.io.atomic import write_json
+from spiralarms.io.tables import write_table
 
 __all__ = [
     "PreparedStore",
@@ -111,16 +113,6 @@ def _default_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _check_free_space(out: Path, needed: int) -> None:
@@ -213,7 +205,7 @@ def _marker(out: Path, k: int) -> Path:
 
 
 def _write_marker(out: Path, k: int, start: int, stop: int, errors: dict[int, str]) -> None:
-    _write_json(
+    write_json(
         _marker(out, k),
         {"chunk": k, "start": start, "stop": stop, "errors": {str(r): e for r, e in errors.items()}, "done": _now()},
     )
@@ -421,7 +413,7 @@ def build_store(
         shutil.rmtree(out / CHUNKS_DIR)
         (out / CHUNKS_DIR).mkdir()
     _reserve(images_path)
-    _write_json(settings_path, settings)
+    write_json(settings_path, settings)
 
     done = _done_chunks(out, bounds)
     todo = [k for k in range(len(bounds)) if k not in done]
@@ -462,14 +454,10 @@ def _finish(out: Path, table: pd.DataFrame, bounds, settings: dict) -> pd.DataFr
             "error": pd.Series(errors, dtype=object),
         }
     )
-    tmp = out / f".{INDEX_FILE}.tmp"
-    index.to_parquet(tmp, index=False)
-    os.replace(tmp, out / INDEX_FILE)
-    tmp = out / f".{REPORT_FILE}.tmp"
-    index.loc[~ok, ["row", "id", "file", "error"]].to_csv(tmp, index=False)
-    os.replace(tmp, out / REPORT_FILE)
+    write_table(index, out / INDEX_FILE)
+    write_table(index.loc[~ok, ["row", "id", "file", "error"]], out / REPORT_FILE)
     settings.update(complete=True, n_ok=int(ok.sum()), n_failed=int((~ok).sum()), finished=_now())
-    _write_json(out / SETTINGS_FILE, settings)
+    write_json(out / SETTINGS_FILE, settings)
     shutil.rmtree(out / CHUNKS_DIR, ignore_errors=True)
     return index
 
@@ -529,17 +517,15 @@ def prepare_store(
         store prepared with other settings (use a new ``out``).
     """
     from spiralarms.acquire.download import file_checksums
-    from spiralarms.catalog.readers import id_columns, read_catalog, resolve_image_paths
-    from spiralarms.catalog.selection import select_clean_sample
-
-    from spiralarms.catalog.classes import arm_classes
+    from spiralarms.catalog.readers import id_columns
+    from spiralarms.catalog.selection import read_clean_sample
 
     catalog = Path(catalog).expanduser()
     _positive_int(crop, "crop")
-    arm_classes(merge)  # a bad merge fails before a large catalogue is read
-    table, resolved = read_catalog(catalog, schema=schema, return_schema=True)
-    selection = select_clean_sample(table, schema=resolved, merge=merge)
-    selected = resolve_image_paths(selection.selected, catalog, mapping=mapping, image_dir=image_dir)
+    selection = read_clean_sample(
+        catalog, schema=schema, merge=merge, resolve_images=True, mapping=mapping, image_dir=image_dir
+    )
+    selected, resolved = selection.selected, selection.schema
     id_column = next((c for c in id_columns(resolved) if c in selected.columns), None)
     rows = pd.DataFrame(
         {

@@ -19,10 +19,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax
 
 from spiralarms.errors import SpiralArmsError
+from spiralarms.models.temperature import apply_temperature, check_probabilities, fit_temperature
 
 __all__ = [
     "fit_temperature",
@@ -41,59 +40,6 @@ N_BINS = 15
 
 _EPS = 1e-12
 
-
-def _check(probs, labels) -> tuple[np.ndarray, np.ndarray]:
-    p = np.asarray(probs, dtype=np.float64)
-    y = np.asarray(labels)
-    if p.ndim != 2 or p.shape[1] < 2:
-        raise SpiralArmsError(f"probabilities must be (N, k) with k >= 2, got shape {p.shape}")
-    if y.shape != (len(p),) or y.dtype.kind not in "iu":
-        raise SpiralArmsError(f"labels must be {len(p)} class indices")
-    if len(p) == 0:
-        raise SpiralArmsError("no galaxies to calibrate on")
-    if y.min() < 0 or y.max() >= p.shape[1]:
-        raise SpiralArmsError(f"label index outside 0..{p.shape[1] - 1}")
-    return p, y.astype(np.int64)
-
-
-def apply_temperature(probs, temperature: float) -> np.ndarray:
-    """Probabilities after dividing the logits by ``temperature``.
-
-    Only probabilities are needed: ``log p`` equals the logits up to a constant per
-    galaxy, which the softmax ignores.
-    """
-    if not temperature > 0:
-        raise SpiralArmsError(f"temperature must be positive, got {temperature!r}")
-    logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), _EPS, 1.0))
-    return np.exp(log_softmax(logp / float(temperature), axis=1))
-
-
-def fit_temperature(probs, labels, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
-    """The temperature that minimises the negative log-likelihood of the labels.
-
-    Parameters
-    ----------
-    probs : array-like, (N, k)
-        Validation probabilities at temperature 1.
-    labels : array-like of int, (N,)
-        True class indices.
-    bounds : (float, float)
-        Search range of ``T`` (searched on ``log T``).
-
-    Returns
-    -------
-    float
-    """
-    p, y = _check(probs, labels)
-    logp = np.log(np.clip(p, _EPS, 1.0))
-
-    def nll(log_t: float) -> float:
-        return float(-log_softmax(logp / np.exp(log_t), axis=1)[np.arange(len(y)), y].mean())
-
-    result = minimize_scalar(nll, bounds=(np.log(bounds[0]), np.log(bounds[1])), method="bounded")
-    return float(np.exp(result.x))
-
-
 def reliability_table(probs, labels, n_bins: int = N_BINS) -> pd.DataFrame:
     """Galaxies, mean confidence and accuracy of the top label in each confidence bin.
 
@@ -102,7 +48,7 @@ def reliability_table(probs, labels, n_bins: int = N_BINS) -> pd.DataFrame:
     pandas.DataFrame
         ``lower``, ``upper``, ``n``, ``confidence``, ``accuracy`` (NaN in empty bins).
     """
-    p, y = _check(probs, labels)
+    p, y = check_probabilities(probs, labels)
     confidence = p.max(axis=1)
     correct = (p.argmax(axis=1) == y).astype(float)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
@@ -144,7 +90,7 @@ def coverage_accuracy(probs, labels, coverages: Sequence[float] | None = None) -
         ``coverage``, ``n_kept``, ``threshold`` (the lowest confidence kept: the
         ``--min-confidence`` that keeps this fraction), ``accuracy``.
     """
-    p, y = _check(probs, labels)
+    p, y = check_probabilities(probs, labels)
     coverages = np.round(np.arange(1, 11) / 10, 10) if coverages is None else np.asarray(coverages, dtype=float)
     if np.any((coverages <= 0) | (coverages > 1)):
         raise SpiralArmsError("coverages must be in (0, 1]")
@@ -207,7 +153,7 @@ def calibration_summary(probs, labels, *, folds: int = 2, seed: int = 0) -> dict
     dict
         ``{"temperature", "ece_before", "ece_after", "nll_before", "nll_after"}``.
     """
-    p, y = _check(probs, labels)
+    p, y = check_probabilities(probs, labels)
     rng = np.random.default_rng(seed)
     fold = rng.permutation(len(p)) % max(folds, 2)
     scaled = np.empty_like(p)

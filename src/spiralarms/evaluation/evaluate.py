@@ -11,6 +11,7 @@ from spiralarms.evaluation.figures import save_confusion_figures
 from spiralarms.evaluation.metrics import classification_metrics
 from spiralarms.evaluation.evaluation_report import metrics_markdown
 from spiralarms.io.atomic import write_json, write_text
+from spiralarms.io.run_folder import RunFolder
 
 
 def evaluate_run(
@@ -44,7 +45,7 @@ def evaluate_run(
     Returns
     -------
     dict
-        The metrics (SPEC ``metrics.json`` contract). Files written: ``metrics.json``,
+        The metrics (``metrics.json``, docs/contract.md "Files"). Files written: ``metrics.json``,
         ``confusion_counts.png``, ``confusion_normalised.png``, ``metrics.md``,
         ``predictions.csv`` (per galaxy: true label, probabilities, predicted label),
         ``calibration.json`` (ordinal error, temperature and ECE before and after),
@@ -55,7 +56,8 @@ def evaluate_run(
 
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir
-    split_file = run_dir / "split.csv"
+    written = RunFolder(out_dir)
+    split_file = RunFolder(run_dir).split
     if not split_file.is_file():
         raise SpiralArmsError(f"{run_dir}: no split.csv; is this a run folder from 'spiralarms train'?")
     table = pd.read_csv(split_file, dtype={"label": str, "id": str})
@@ -69,7 +71,7 @@ def evaluate_run(
     loaded = load_model(run_dir)
     classes = tuple(loaded.card.classes)
     out_dir.mkdir(parents=True, exist_ok=True)
-    predictions_file = out_dir / "predictions.csv"
+    predictions_file = written.predictions
     inputs = pd.DataFrame({"id": rows["id"] if "id" in rows else rows.index.astype(str), "file": rows["file"]})
     predict(
         loaded,
@@ -93,11 +95,11 @@ def evaluate_run(
 
     metrics = classification_metrics(rows["label"].to_numpy(), predicted["label"].to_numpy(), classes)
     beyond = beyond_accuracy(predicted[[f"p_{c}" for c in classes]].to_numpy(), rows["label"], classes, out_dir)
-    write_json(out_dir / "metrics.json", metrics)
+    write_json(written.metrics, metrics)
     write_json(out_dir / "calibration.json", beyond)
     save_confusion_figures(metrics, out_dir)
     write_text(
-        out_dir / "metrics.md",
+        written.metrics_md,
         f"# Evaluation of {run_dir.name} ({split} set, {len(rows)} galaxies)\n\n" + metrics_markdown({**metrics, **beyond}),
     )
     return metrics

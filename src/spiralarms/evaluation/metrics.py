@@ -1,4 +1,4 @@
-"""Classification metrics of section 4.1, in the SPEC's ``metrics.json`` contract.
+"""Classification metrics of section 4.1, in the ``metrics.json`` contract (docs/contract.md, "Files").
 
 Per-class precision, recall, F1 and support; accuracy; macro F1; the confusion
 matrix (rows: true class, columns: predicted class). Over repeated runs: mean,
@@ -36,7 +36,7 @@ def _as_indices(values, classes: Sequence[str], name: str) -> np.ndarray:
 
 
 def classification_metrics(y_true, y_pred, classes: Sequence[str]) -> dict:
-    """Per-class and overall metrics in the ``metrics.json`` contract of SPEC.md.
+    """Per-class and overall metrics in the ``metrics.json`` contract (docs/contract.md, "Files").
 
     Parameters
     ----------

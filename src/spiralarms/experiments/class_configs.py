@@ -23,6 +23,7 @@ from spiralarms.errors import SpiralArmsError
 from spiralarms.evaluation.metrics import normalised_confusion
 from spiralarms.experiments.paper import FIGURE7_CLAIMS
 from spiralarms.experiments.runner import RunSpec, run_config
+from spiralarms.io.run_folder import RunFolder
 
 __all__ = [
     "EXPERIMENT",
@@ -140,7 +141,7 @@ def confusion_matrices(runs: pd.DataFrame, out: str | Path) -> dict[tuple[str, s
     """
     found = {}
     for _, row in runs[runs["experiment"] == EXPERIMENT].iterrows():
-        path = Path(out) / str(row["run_dir"]) / "metrics.json"
+        path = RunFolder(Path(out) / str(row["run_dir"])).metrics
         try:
             metrics = json.loads(path.read_text(encoding="utf-8"))
         except OSError:

@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from spiralarms.errors import SpiralArmsError
+from spiralarms.io.run_folder import RunFolder
 
 __all__ = ["plot_figure6", "figure13_galaxies", "plot_figure13", "FIGURE13_TRUE", "FIGURE13_PREDICTED"]
 
@@ -99,8 +100,8 @@ def figure13_galaxies(
     SpiralArmsError
         If a column is missing.
     """
-    for name, table, columns in (("val_predictions.csv", predictions, ("id", "label", "pred")),
-                                 ("split.csv", split, ("id", "file"))):
+    for name, table, columns in ((RunFolder.VAL_PREDICTIONS, predictions, ("id", "label", "pred")),
+                                 (RunFolder.SPLIT, split, ("id", "file"))):
         missing = [c for c in columns if c not in table.columns]
         if missing:
             raise SpiralArmsError(f"{name}: no column {missing[0]!r}")

@@ -20,6 +20,7 @@ import pandas as pd
 
 from spiralarms.experiments.paper import CLASS_COUNTS, PAPER_CAP, PAPER_CLASSES, PAPER_VAL_FRACTION
 from spiralarms.experiments.runner import CLASS_ORDER, read_run_table
+from spiralarms.io.run_folder import RunFolder
 
 __all__ = [
     "cap_words",
@@ -61,7 +62,7 @@ def split_words(part: pd.DataFrame) -> str:
 
 def validation_ids(out: str | Path, row: pd.Series) -> frozenset[str] | None:
     """The validation galaxies of a run, from its ``split.csv``; ``None`` if absent."""
-    split = read_run_table(out, str(row.get("run_dir", "")), "split.csv")
+    split = read_run_table(out, str(row.get("run_dir", "")), RunFolder.SPLIT)
     if split is None:
         return None
     return frozenset(split.loc[split["split"] == "val", "id"])

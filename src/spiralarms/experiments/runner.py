@@ -49,6 +49,8 @@ from spiralarms.errors import SpiralArmsError
 from spiralarms.training import train
 from spiralarms.training.datamodule import STRATA_COLUMN
 from spiralarms.training.train import load_selection
+from spiralarms.io.run_folder import RunFolder
+from spiralarms.io.tables import write_table
 
 __all__ = [
     "RunSpec",
@@ -305,11 +307,7 @@ def write_runs(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> pd
     counts = ["seed", "crop", "cap", "split_seed", "n_train", "n_val", "epochs_run", "best_epoch", "cache_views"]
     counts += [c for c in frame.columns if c.startswith(("support_", "train_"))]
     frame[counts] = frame[counts].apply(pd.to_numeric, errors="coerce").astype("Int64")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    write_table(frame, path)
     return frame
 
 
@@ -401,12 +399,12 @@ class RunCache:
         """
         folder = self.run_dir(spec)
         try:
-            summary = json.loads((folder / "train_summary.json").read_text(encoding="utf-8"))
+            summary = json.loads(RunFolder(folder).train_summary.read_text(encoding="utf-8"))
             recorded = json.loads((folder / SPEC_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
         return (
-            (folder / "metrics.json").is_file()
+            RunFolder(folder).metrics.is_file()
             and summary.get("config_hash") == spec.config_hash
             and recorded.get("key") == spec.key
         )
@@ -445,8 +443,8 @@ class RunCache:
             metrics, summary = self._seen[spec.key]
             status = "shared"
         elif self.is_finished(spec):
-            metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-            summary = json.loads((folder / "train_summary.json").read_text(encoding="utf-8"))
+            metrics = json.loads(RunFolder(folder).metrics.read_text(encoding="utf-8"))
+            summary = json.loads(RunFolder(folder).train_summary.read_text(encoding="utf-8"))
             status = "cached"
             self.n_cached += 1
         else:
@@ -462,7 +460,7 @@ class RunCache:
         self._check_store_crop(config)
         base, _ = self.selection(config)
         table, classes = select_table(base, config.data.merge, spec.table)
-        resumed = (folder / "checkpoints" / "last.ckpt").is_file()
+        resumed = RunFolder(folder).last_checkpoint.is_file()
         folder.mkdir(parents=True, exist_ok=True)
         record = {"key": spec.key, "config_hash": spec.config_hash, "experiment": spec.experiment,
                   "setting": spec.setting, "model": spec.model, "table": spec.table}
@@ -478,9 +476,9 @@ class RunCache:
         """Drop the checkpoints a finished run does not keep (``checkpoints`` setting)."""
         if self.checkpoints == "all":
             return
-        (folder / "checkpoints" / "last.ckpt").unlink(missing_ok=True)
+        RunFolder(folder).last_checkpoint.unlink(missing_ok=True)
         if self.checkpoints == "none":
-            (folder / "checkpoints" / "best.ckpt").unlink(missing_ok=True)
+            RunFolder(folder).best_checkpoint.unlink(missing_ok=True)
 
     @staticmethod
     def _check_store_crop(config: ExperimentConfig) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from spiralarms.errors import SpiralArmsError
+from spiralarms.io.run_folder import RunFolder
 
 __all__ = ["GALLERY_KINDS", "select_gallery", "validation_predictions", "load_images"]
 
@@ -166,7 +167,7 @@ def validation_predictions(run_dir: str | os.PathLike, module=None, batch_size: 
         If ``split.csv`` is missing or lacks columns, or there is no validation row.
     """
     run_dir = Path(run_dir)
-    split_file = run_dir / "split.csv"
+    split_file = RunFolder(run_dir).split
     if not split_file.is_file():
         raise SpiralArmsError(f"{run_dir}: no split.csv; is this a run folder from 'spiralarms train'?")
     split = _read_table(split_file)
@@ -176,7 +177,7 @@ def validation_predictions(run_dir: str | os.PathLike, module=None, batch_size: 
     val = split[split["split"] == "val"].reset_index(drop=True)
     if val.empty:
         raise SpiralArmsError(f"{split_file}: no validation rows (split == 'val')")
-    predictions_file = run_dir / "val_predictions.csv"
+    predictions_file = RunFolder(run_dir).val_predictions
     if predictions_file.is_file():
         predictions = _read_table(predictions_file)
         for column in ("id", "label", "pred"):

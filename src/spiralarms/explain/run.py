@@ -21,7 +21,6 @@ Maps explain the predicted class. Galaxies are the run's validation galaxies
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import os
@@ -46,6 +45,9 @@ from spiralarms.explain.figures import GalleryPanel, GalleryRow, plot_deletion_c
 from spiralarms.explain.galleries import GALLERY_KINDS, load_images, select_gallery, validation_predictions
 from spiralarms.explain.layers import LAYER_ROLES, feature_layers, last_conv_stage, model_device
 from spiralarms.explain.maps import feature_maps, gradcam_pp, smoothgrad
+from spiralarms.io import tables
+from spiralarms.io.atomic import write_json
+from spiralarms.io.run_folder import RunFolder
 
 __all__ = ["explain_run", "run_masks", "MAP_NAMES"]
 
@@ -77,29 +79,24 @@ def _torch_device(device: str | None) -> torch.device:
 
 def _catalog_of(run_dir: Path) -> Path | None:
     """The catalogue named in the run's config.yaml (data.catalog), if any."""
-    import yaml
+    from spiralarms.config import load_config
 
-    config = run_dir / "config.yaml"
+    config = RunFolder(run_dir).config
     if not config.is_file():
         return None
     try:
-        values = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
+        catalog = load_config(config).data.catalog
+    except SpiralArmsError:  # an unreadable config only skips the mask measures
         return None
-    catalog = (values.get("data") or {}).get("catalog") if isinstance(values, dict) else None
     return Path(catalog) if catalog else None
 
 
 def _read_small_table(path: Path) -> pd.DataFrame | None:
-    name = path.name.lower()
+    """The table at ``path``, or None where it is missing or unreadable."""
     try:
-        if name.endswith((".csv", ".csv.gz")):
-            return pd.read_csv(path)
-        if name.endswith((".parquet", ".pq")):
-            return pd.read_parquet(path)
-    except (OSError, ValueError):
+        return tables.read_table(path)
+    except SpiralArmsError:
         return None
-    return None
 
 
 def run_masks(
@@ -618,6 +615,10 @@ def explain_run(
         "outputs": outputs,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    (out / "explain.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    say(f"wrote {out}")
+    from spiralarms.reports.pages import explain_markdown, write_report_html
+
+    write_report_html(out, "explain", title=f"Explanations: {info['backbone']}", markdown=explain_markdown(summary, out))
+    summary["outputs"] += ["report.md", "report.html"]
+    write_json(out / "explain.json", summary)
+    say(f"wrote {out} (open report.html)")
     return summary

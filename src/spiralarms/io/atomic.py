@@ -18,7 +18,7 @@ from typing import Any
 
 from spiralarms.errors import SpiralArmsError, first_line
 
-__all__ = ["atomic_path", "write_json", "write_text", "disk_error", "save_tensors"]
+__all__ = ["atomic_dir", "atomic_path", "write_json", "write_text", "disk_error", "save_tensors"]
 
 
 def disk_error(path: str | os.PathLike, exc: OSError) -> SpiralArmsError:
@@ -74,6 +74,48 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path
         raise disk_error(path, exc) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary folder to fill; it replaces ``path`` (and any folder there) on success.
+
+    Parameters
+    ----------
+    path : path
+        The final folder. Its parent is created.
+
+    Yields
+    ------
+    pathlib.Path
+        ``.<name>.<random>.tmp`` beside ``path``.
+
+    Raises
+    ------
+    SpiralArmsError
+        If the folder cannot be created or written (a full disk is named as such); the
+        temporary folder is removed and an earlier folder under ``path`` is kept.
+    """
+    import shutil
+    import tempfile
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        raise disk_error(path, exc) from None
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise disk_error(path, exc) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

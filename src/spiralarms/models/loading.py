@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,8 @@ import torch
 from spiralarms.errors import SpiralArmsError, first_line
 from spiralarms.models.card import ModelCard, card_from_legacy, weights_fingerprint
 from spiralarms.models.module import ArmClassifierModule
+from spiralarms.io.atomic import atomic_dir
+from spiralarms.io.run_folder import RunFolder
 
 __all__ = [
     "LoadedModel",
@@ -223,7 +223,7 @@ def load_model(source: str | os.PathLike, *, allow_pickle: bool = False) -> Load
     if path.is_dir():
         if (path / CONFIG_FILE).is_file() and (path / MODEL_FILE).is_file():
             return _load_export(path, given)
-        best = path / "checkpoints" / "best.ckpt"
+        best = RunFolder(path).best_checkpoint
         if best.is_file():
             return _load_checkpoint(best, given, allow_pickle)
         raise SpiralArmsError(
@@ -337,8 +337,6 @@ def export_model(source: str | os.PathLike, out_dir: str | os.PathLike, *, overw
     """
     from safetensors.torch import save_file
 
-    from spiralarms.io.atomic import disk_error
-
     out_dir = Path(out_dir)
     if out_dir.exists():
         if not out_dir.is_dir():
@@ -351,7 +349,7 @@ def export_model(source: str | os.PathLike, out_dir: str | os.PathLike, *, overw
     loaded = load_model(source)
     metrics = None
     run_dir = Path(source)
-    for candidate in (run_dir / "metrics.json", run_dir.parent.parent / "metrics.json"):
+    for candidate in (RunFolder(run_dir).metrics, RunFolder(run_dir.parent.parent).metrics):
         if candidate.is_file():
             try:
                 metrics = json.loads(candidate.read_text(encoding="utf-8"))
@@ -360,19 +358,8 @@ def export_model(source: str | os.PathLike, out_dir: str | os.PathLike, *, overw
             break
     state = {k: v.detach().contiguous() for k, v in loaded.module.model.state_dict().items()}
     config = {"library_name": "spiralarms", "card": loaded.card.to_dict(), "fingerprint": loaded.fingerprint}
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    except OSError as exc:
-        raise disk_error(out_dir, exc) from None
-    try:
+    with atomic_dir(out_dir) as tmp:
         save_file(state, str(tmp / MODEL_FILE), metadata={"format": "pt"})
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         (tmp / README_FILE).write_text(_readme(loaded.card, metrics, out_dir.name), encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise disk_error(out_dir, exc) from None
     return out_dir

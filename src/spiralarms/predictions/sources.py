@@ -50,7 +50,7 @@ LISTING_SCHEMA = pa.schema(
 )
 
 #: Id columns tried in a catalogue given to predict, in order.
-PREDICTION_ID_COLUMNS: tuple[str, ...] = ("id", *sch.GZ2_ID_COLUMNS, sch.KAGGLE_ID)
+PREDICTION_ID_COLUMNS: tuple[str, ...] = sch.PREDICTION_ID_COLUMNS
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; 
 h1 { font-size: 1.7em; border-bottom: 2px solid #d8dce6; padding-bottom: .2em; }
 h2 { font-size: 1.3em; margin-top: 1.8em; border-bottom: 1px solid #e4e7ee; }
 h3 { font-size: 1.1em; }
-table { border-collapse: collapse; margin: .8em 0; font-variant-numeric: tabular-nums; }
+table { border-collapse: collapse; margin: .8em 0; font-variant-numeric: tabular-nums; display: block; overflow-x: auto; }
 th, td { border: 1px solid #d8dce6; padding: .25em .6em; }
 th { background: #eef1f7; }
 tr:nth-child(even) td { background: #f6f7fb; }

@@ -16,9 +16,10 @@ import pandas as pd
 
 from spiralarms.errors import SpiralArmsError
 from spiralarms.science.mpajhu import MPAJHUCatalogue
+from spiralarms.catalog import schema as sch
 
 #: Galaxy id columns, in order of preference (``id`` is what prediction tables carry).
-GALAXY_ID_COLUMNS: tuple[str, ...] = ("dr7objid", "objid", "id")
+GALAXY_ID_COLUMNS: tuple[str, ...] = sch.GALAXY_ID_COLUMNS
 
 #: Match methods: ``auto`` uses ids where both tables have them, then positions.
 MATCH_METHODS: tuple[str, ...] = ("auto", "id", "sky")

@@ -25,12 +25,15 @@ import numpy as np
 import pandas as pd
 
 from spiralarms.catalog.classes import arm_classes, class_mapping, parse_merge
-from spiralarms.catalog.readers import read_table, write_table
-from spiralarms.errors import SpiralArmsError, SpiralArmsWarning, first_line
+
+from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
 from spiralarms.io.atomic import write_json, write_text
 from spiralarms.science.crossmatch import crossmatch, galaxy_id_column, galaxy_ids, galaxy_positions
 from spiralarms.science.mpajhu import MPAJHUCatalogue, load_mpajhu
-from spiralarms.science.statistics import TABLE4_COLUMNS, TABLE4_MERGE, table4, table4_markdown
+from spiralarms.catalog.schema import GALAXY_ID_COLUMNS
+from spiralarms.io import tables
+from spiralarms.io.tables import table_stem, write_table
+from spiralarms.science.statistics import TABLE4_COLUMNS, TABLE4_MERGE, paper_table4, table4, table4_markdown
 
 #: Name of a labels table's source (the paper's "Label" rows).
 LABELS_SOURCE = "labels"
@@ -46,8 +49,7 @@ OUTPUT_FILES: dict[str, str] = {
     "summary": "summary.json",
 }
 
-_SUFFIXES = (".csv.gz", ".csv", ".gz", ".parquet", ".pq", ".fits.gz", ".fit.gz", ".fits", ".fit")
-_TEXT_COLUMNS = ("id", "dr7objid", "objid", "label", "label_original", "error")
+_TEXT_COLUMNS = (*GALAXY_ID_COLUMNS, "label", "label_original", "error")
 
 
 @dataclass
@@ -180,25 +182,9 @@ class MassResult:
         }
 
 
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in _SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
 def _read_galaxies(path: Path) -> pd.DataFrame:
     """Any table; id, label and error columns of a CSV stay text (ids exact, classes as names)."""
-    name = path.name.lower()
-    if path.is_file() and (name.endswith(".csv") or name.endswith(".csv.gz")):
-        try:
-            header = pd.read_csv(path, nrows=0).columns
-            as_text = {c: str for c in header if c in _TEXT_COLUMNS}
-            return pd.read_csv(path, dtype=as_text, keep_default_na=False, na_values=[""])
-        except Exception as exc:  # pandas raises many error types
-            raise SpiralArmsError(f"{path}: cannot read it as CSV: {first_line(exc)}") from exc
-    return read_table(path)
+    return tables.read_table(path, text_columns=_TEXT_COLUMNS, empty_is_text=True)
 
 
 def table4_classes(labels: pd.Series, merge: str | None = TABLE4_MERGE, *, source: str = "labels") -> pd.Series:
@@ -283,7 +269,7 @@ def read_source(path, *, merge: str | None = TABLE4_MERGE) -> Source:
         )
     is_predictions = any(str(c).startswith("p_") for c in table.columns)
     kind = "predictions" if is_predictions else "labels"
-    name = _stem(path) if is_predictions else LABELS_SOURCE
+    name = table_stem(path) if is_predictions else LABELS_SOURCE
     n_input = len(table)
     n_errors = 0
     if "error" in table.columns:
@@ -495,5 +481,16 @@ def run_mass(
         match={"method": match, "tolerance_arcsec": float(tolerance_arcsec)},
         outputs=outputs,
     )
+    from spiralarms.reports.pages import mass_markdown, write_report_html
+
+    page = mass_markdown(table, _page_summary(result), paper_table4(), out)
+    outputs["report"] = str(write_report_html(out, "mass", title="Stellar mass and arm number", markdown=page))
+    outputs["report_md"] = str(out / "report.md")
     write_json(outputs["summary"], result.to_dict())
     return result
+
+
+def _page_summary(result: MassResult) -> dict:
+    """What the report page lists of each source and the match."""
+    sources = [{"name": s.name, "n": s.n_input, "matched": s.n_matched} for s in result.sources]
+    return {"sources": sources, "match": dict(result.match)}

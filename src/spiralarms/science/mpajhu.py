@@ -35,8 +35,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spiralarms.catalog.readers import table_format
 from spiralarms.errors import SpiralArmsError, first_line
+from spiralarms.catalog.schema import MPAJHU_ID_COLUMNS
+from spiralarms.io.tables import checked_table_path
+from spiralarms.io.tables import write_table
 
 #: Public DR7 MPA-JHU files (Kauffmann et al. 2003; Brinchmann et al. 2004), by role.
 MPAJHU_DR7_URLS: dict[str, str] = {
@@ -70,19 +72,8 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 #: Columns that the cuts read (``reliable`` is optional for the DR7 pair only).
 REQUIRED: tuple[str, ...] = ("z", "z_warning", "reliable", "lgm_tot_p50")
 
-_ID_COLUMNS = frozenset({"specobjid", "objid", "bestobjid", "dr7objid"})
+_ID_COLUMNS = frozenset(MPAJHU_ID_COLUMNS)
 _VALUE_NAMES = frozenset(a for k, v in COLUMN_ALIASES.items() if k not in ("objid", "specobjid") for a in v)
-_TABLE_SUFFIXES = {
-    ".fits.gz": "fits",
-    ".fit.gz": "fits",
-    ".fits": "fits",
-    ".fit": "fits",
-    ".fts": "fits",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".csv.gz": "csv",
-    ".csv": "csv",
-}
 
 
 @dataclass
@@ -265,14 +256,7 @@ def _read_fits(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
 
 def _read_one(path) -> tuple[pd.DataFrame, dict[str, str]]:
     """Read one file; returns lower-cased columns of interest and ``{lower: original name}``."""
-    path = Path(path)
-    if not path.exists():
-        raise SpiralArmsError(f"mpajhu {path}: no such file")
-    if path.is_dir():
-        raise SpiralArmsError(f"mpajhu {path}: is a folder, not a file")
-    fmt = table_format(path, _TABLE_SUFFIXES)
-    if fmt is None:
-        raise SpiralArmsError(f"mpajhu {path}: unknown file type; use one of {', '.join(_TABLE_SUFFIXES)}")
+    path, fmt = checked_table_path(path, "mpajhu")
     try:
         if fmt == "fits":
             frame, names = _read_fits(path)
@@ -644,9 +628,7 @@ def fetch_mpajhu_skyserver(
             if "specobjid" not in frame.columns:
                 raise SpiralArmsError("SkyServer answer has no specobjid column; cannot page through it")
             path = chunks / f"chunk-{index:05d}.csv"
-            tmp = path.with_name(path.name + ".part")
-            frame.to_csv(tmp, index=False)
-            os.replace(tmp, path)
+            write_table(frame, path)
             after = max(int(v) for v in frame["specobjid"])
             index += 1
         fetched += 1
@@ -663,10 +645,7 @@ def fetch_mpajhu_skyserver(
     for column in joined.columns:
         if column in _ID_COLUMNS:
             joined[column] = _exact_ids(joined[column], str(chunks), column).to_numpy()
-    tmp = final.with_name(final.name + ".part")
-    joined.to_parquet(tmp, index=False)
-    os.replace(tmp, final)
-    return final
+    return write_table(joined, final)
 
 
 __all__ = [

@@ -57,6 +57,35 @@ TABLE4_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: The paper's Table 4 (labels, B0 and V2M predictions; N = 11,291 matched
+#: galaxies): (source, class, n, K-S statistic, K-S p, t statistic, t p). The
+#: paper calls its t-test one-tailed, but its p-values are the two-sided ones
+#: (t = 2.4429 with n = 161 gives p = 0.0146 two-sided).
+PAPER_TABLE4: tuple[tuple[str, str, int, float, float, float, float], ...] = (
+    ("labels", "1", 161, 0.1196, 0.0194, 2.4429, 0.0146),
+    ("labels", "2", 10290, 0.0021, 1.0000, -0.1116, 0.9111),
+    ("labels", "3", 290, 0.0644, 0.1825, -0.3531, 0.7240),
+    ("labels", "4,5+", 54, 0.0610, 0.9807, 0.0946, 0.9247),
+    ("labels", "?", 496, 0.0262, 0.9853, -0.4439, 0.6571),
+    ("B0", "1", 581, 0.0322, 0.6209, -0.0263, 0.9790),
+    ("B0", "2", 8477, 0.0036, 1.0000, -0.4447, 0.6565),
+    ("B0", "3", 1287, 0.0198, 0.7460, 0.7917, 0.4285),
+    ("B0", "4,5+", 44, 0.1078, 0.6467, -0.1826, 0.8551),
+    ("B0", "?", 902, 0.0263, 0.5990, 0.8407, 0.4005),
+    ("V2M", "1", 641, 0.0190, 0.9773, 0.2750, 0.7834),
+    ("V2M", "2", 7895, 0.0040, 1.0000, -0.4901, 0.6241),
+    ("V2M", "3", 1590, 0.0218, 0.5173, 0.1611, 0.8721),
+    ("V2M", "4,5+", 62, 0.0628, 0.9547, 0.3180, 0.7505),
+    ("V2M", "?", 1103, 0.0317, 0.2597, 1.1671, 0.2432),
+)
+
+
+def paper_table4() -> pd.DataFrame:
+    """The paper's Table 4 as a table: ``source``, ``class``, ``n``, ``ks_stat``, ``ks_p``, ``t_stat``, ``t_p_two_sided``."""
+    columns = ["source", "class", "n", "ks_stat", "ks_p", "t_stat", "t_p_two_sided"]
+    return pd.DataFrame(list(PAPER_TABLE4), columns=columns)
+
+
 @dataclass(frozen=True)
 class ClassComparison:
     """One class's masses against the whole sample's.

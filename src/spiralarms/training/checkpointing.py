@@ -19,7 +19,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from spiralarms.errors import SpiralArmsError, first_line
 from spiralarms.io.atomic import save_tensors
 
-__all__ = ["AtomicCheckpointIO", "checkpoint_progress"]
+__all__ = ["AtomicCheckpointIO", "checkpoint_progress", "store_temperature"]
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -50,3 +50,16 @@ def checkpoint_progress(path: str | Path) -> tuple[int, bool]:
         for name, state in checkpoint.get("callbacks", {}).items()
     )
     return int(checkpoint.get("epoch", -1)) + 1, stopped
+
+
+def store_temperature(path: str | Path, temperature: float) -> None:
+    """Write a fitted softmax temperature into a checkpoint's model card, in place.
+
+    Prediction reads the card, so every later ``spiralarms predict`` and
+    ``evaluate`` of this checkpoint applies it.
+    """
+    from spiralarms.models.loading import read_checkpoint
+
+    checkpoint = read_checkpoint(path)
+    checkpoint["hyper_parameters"]["card"]["temperature"] = float(temperature)
+    save_tensors(checkpoint, Path(path))

@@ -32,7 +32,9 @@ from spiralarms.data.store import PreparedStore, is_prepared_store
 from spiralarms.data.transforms import build_eval_transform, build_train_transform
 from spiralarms.errors import SpiralArmsError
 from spiralarms.training.embedding_cache import CachedFeatures, FeatureViewDataset, collate_features
-from spiralarms.training.sampling import EpochShuffleSampler, SeededAugmentation
+from spiralarms.catalog.schema import TRAINING_ID_COLUMNS
+from spiralarms.training.recipes import SoftTargets
+from spiralarms.training.sampling import EpochBalancedSampler, EpochShuffleSampler, SeededAugmentation
 
 __all__ = ["ImageDataModule", "GalaxyDataModule", "FeatureDataModule", "EpochSync", "ID_COLUMNS", "STRATA_COLUMN"]
 
@@ -41,7 +43,7 @@ __all__ = ["ImageDataModule", "GalaxyDataModule", "FeatureDataModule", "EpochSyn
 STRATA_COLUMN = "label_original"
 
 #: Columns tried, in order, as the galaxy id in ``split.csv``.
-ID_COLUMNS: tuple[str, ...] = ("dr7objid", "objid", "GalaxyID", "id")
+ID_COLUMNS: tuple[str, ...] = TRAINING_ID_COLUMNS
 
 
 class EpochSync(L.Callback):
@@ -61,7 +63,24 @@ class EpochSeededDataModule(L.LightningDataModule):
     """
 
     epoch: int = 0
-    _sampler: EpochShuffleSampler | None = None
+    _sampler: EpochShuffleSampler | EpochBalancedSampler | None = None
+    _balanced_labels: np.ndarray | None = None
+
+    def use_recipe(self, labels, *, balanced: bool = False, soft_targets=None) -> None:
+        """Class-balanced draws and soft targets for the training items (``train.sampler``, ``train.soft_labels``).
+
+        Parameters
+        ----------
+        labels : array-like of int
+            Class index of every training item, in dataset order.
+        balanced : bool
+            Draw classes equally often (:class:`EpochBalancedSampler`) instead of a shuffle.
+        soft_targets : array-like, (N, k), optional
+            Vote fractions to train against instead of ``labels``.
+        """
+        self._balanced_labels = np.asarray(labels, dtype=np.int64) if balanced else None
+        if soft_targets is not None:
+            self.train_dataset = SoftTargets(self.train_dataset, soft_targets)
 
     def set_epoch(self, epoch: int) -> None:
         """Draw the shuffling and the per-epoch training items of ``epoch``."""
@@ -72,7 +91,10 @@ class EpochSeededDataModule(L.LightningDataModule):
 
     def epoch_sampler(self) -> EpochShuffleSampler:
         """A fresh sampler over the training items, at the current epoch."""
-        self._sampler = EpochShuffleSampler(self.train_dataset, self.seed)
+        if self._balanced_labels is not None:
+            self._sampler = EpochBalancedSampler(self._balanced_labels, self.seed)
+        else:
+            self._sampler = EpochShuffleSampler(self.train_dataset, self.seed)
         self._sampler.set_epoch(self.epoch)
         return self._sampler
 
@@ -224,6 +246,11 @@ class GalaxyDataModule(ImageDataModule):
         # Luminance grey is read by the decoder; other methods grey the RGB tensor.
         read_grey = self.data_config.grey and self.augment_config.grey_method == "luminance"
         return GalaxyDataset(part, self.classes, transform, grey=read_grey)
+
+    @property
+    def train_labels(self) -> np.ndarray:
+        """Class index of every training galaxy, in training-set order."""
+        return np.asarray(self.train_eval_dataset.labels, dtype=np.int64)
 
     @property
     def train_augment_dataset(self) -> GalaxyDataset:

@@ -18,6 +18,7 @@ from pathlib import Path
 import lightning as L
 import pandas as pd
 import torch
+from spiralarms.io.tables import write_table
 
 __all__ = ["HistoryCallback", "HISTORY_COLUMNS", "read_history"]
 
@@ -90,7 +91,4 @@ class HistoryCallback(L.Callback):
         history = read_history(self.path)
         history = history[history["epoch"] < row["epoch"]] if len(history) else history
         history = pd.concat([history, pd.DataFrame([row])], ignore_index=True) if len(history) else pd.DataFrame([row])
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        history[list(HISTORY_COLUMNS)].to_csv(tmp, index=False)
-        os.replace(tmp, self.path)
+        write_table(history[list(HISTORY_COLUMNS)], self.path)

@@ -8,7 +8,7 @@ Run folder layout::
       history.csv           one row per epoch (train_loss, val_loss, val_accuracy, ...)
       checkpoints/best.ckpt best epoch by train.monitor (the final model)
       checkpoints/last.ckpt latest epoch (resume point)
-      metrics.json          validation metrics of the best weights (SPEC contract)
+      metrics.json          validation metrics of the best weights (docs/contract.md, "Files")
       val_predictions.csv   id, label, predicted label and p_<class> per validation galaxy
       train_summary.json    epochs run, best epoch, timings, class counts, cache use
       cache/                embedding cache files (frozen backbones)
@@ -21,7 +21,6 @@ precision come from the ``train`` section.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import shutil
@@ -41,8 +40,7 @@ from torch.utils.data import DataLoader
 
 from spiralarms import __version__
 from spiralarms.catalog.classes import arm_classes
-from spiralarms.catalog.readers import read_catalog, resolve_image_paths
-from spiralarms.catalog.selection import select_clean_sample
+from spiralarms.catalog.selection import read_clean_sample, vote_fractions
 from spiralarms.config import (
     MONITORS,
     RUNTIME_KEYS,
@@ -59,23 +57,20 @@ from spiralarms.evaluation.metrics import classification_metrics
 from spiralarms.predictions.inference import predict_arrays
 from spiralarms.models.backbones import build_classifier
 from spiralarms.models.loading import read_checkpoint
+from spiralarms.models.losses import class_weights_from_counts
 from spiralarms.models.module import ArmClassifierModule
-from spiralarms.training.checkpointing import AtomicCheckpointIO, checkpoint_progress
+from spiralarms.models.temperature import apply_temperature, fit_temperature
+from spiralarms.training.checkpointing import AtomicCheckpointIO, checkpoint_progress, store_temperature
 from spiralarms.training.datamodule import ID_COLUMNS, EpochSync, FeatureDataModule, GalaxyDataModule
 from spiralarms.training.embedding_cache import EmbeddingCache
 from spiralarms.training.history import HistoryCallback, read_history
+from spiralarms.io.atomic import write_json as _write_json
+from spiralarms.io.run_folder import RunFolder
 
 __all__ = ["TrainResult", "train", "load_selection", "RUN_FILES", "RESUMABLE_KEYS"]
 
 #: Files of a run folder that ``resume=False`` removes (the cache is kept).
-RUN_FILES: tuple[str, ...] = (
-    "config.yaml",
-    "split.csv",
-    "history.csv",
-    "metrics.json",
-    "val_predictions.csv",
-    "train_summary.json",
-)
+RUN_FILES: tuple[str, ...] = RunFolder.TRAINING_FILES
 
 #: Keys that may differ between a run folder's config.yaml and a resumed run.
 RESUMABLE_KEYS: tuple[str, ...] = RUNTIME_KEYS + (
@@ -144,11 +139,12 @@ def load_selection(config: ExperimentConfig) -> tuple[pd.DataFrame, tuple[str, .
     if Path(data.catalog).is_dir():
         PreparedStore(data.catalog)  # an unfinished store says so; any other folder is not a catalogue
         raise SpiralArmsError(f"{data.catalog}: a folder, neither a catalogue file nor a prepared store")
-    table, schema = read_catalog(data.catalog, schema=data.schema, return_schema=True)
-    selection = select_clean_sample(table, schema=schema, merge=data.merge)
+    selection = read_clean_sample(
+        data.catalog, schema=data.schema, merge=data.merge, resolve_images=True, mapping=data.mapping, image_dir=data.image_root
+    )
     if len(selection.selected) == 0:
         raise SpiralArmsError(f"{data.catalog}: no galaxy passes the clean-sample cuts")
-    selected = resolve_image_paths(selection.selected, data.catalog, mapping=data.mapping, image_dir=data.image_root)
+    selected = selection.selected
     missing = np.array([f is None or not os.path.isfile(f) for f in selected["file"]])
     if missing.sum() * 2 > len(selected):
         # Most files absent: the image folder or mapping is wrong, not a few files.
@@ -394,12 +390,6 @@ def _cached_datamodule(
     return datamodule, report
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def train(
     config: ExperimentConfig,
     run_dir: str | os.PathLike,
@@ -503,6 +493,9 @@ def train(
             model,
             classes,
             lr=t.lr,
+            loss=t.loss,
+            class_weights=class_weights_from_counts(list(counts["train"].values())) if t.loss == "weighted" else None,
+            focal_gamma=t.focal_gamma,
             backbone=m.backbone,
             grey=d.grey,
             grey_method=config.augment.grey_method,
@@ -529,6 +522,8 @@ def train(
             datamodule, cache_report = _cached_datamodule(model, images, config, cache_folder, trainer)
         else:
             datamodule, cache_report = images, {"used": False}
+        soft = vote_fractions(images.train_table, classes, d.merge) if t.soft_labels else None
+        datamodule.use_recipe(images.train_labels, balanced=t.sampler == "balanced", soft_targets=soft)
 
         if trainer.is_global_zero:
             save_config(config, run_dir / "config.yaml")
@@ -553,6 +548,11 @@ def train(
         probs = predict_arrays(module, datamodule.val_dataloader(), device=device)
         targets = _targets(datamodule.val_dataloader())
         module.cpu()
+        temperature = None
+        if t.calibrate:
+            temperature = fit_temperature(probs, targets)
+            probs = apply_temperature(probs, temperature)
+            store_temperature(best_path, temperature)
 
     preds = probs.argmax(axis=1)
     metrics = classification_metrics(targets, preds, classes)
@@ -575,6 +575,7 @@ def train(
         "n_val": images.class_counts()["val"],
         "classes": list(classes),
         "embedding_cache": cache_report,
+        "recipe": {"loss": t.loss, "sampler": t.sampler, "soft_labels": t.soft_labels, "temperature": temperature},
         "device": str(device),
         "config_hash": config_hash(config),
         "spiralarms_version": __version__,

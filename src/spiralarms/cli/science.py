@@ -1,18 +1,16 @@
-"""``spiralarms mass``: stellar mass against spiral arm number (paper section 6).
-
-A plain function with typer annotations; ``spiralarms.cli`` registers it as a
-command and wraps it with the one-line error handler.
-"""
+"""Science commands: ``mass`` (stellar mass against arm number, paper section 6) and ``fetch-mpajhu``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from spiralarms.cli.common import MatchMethod, MpajhuSource, choices, echo_json
 from spiralarms.errors import SpiralArmsError
+
+__all__ = ["fetch_mpajhu", "mass"]
 
 
 def mass(
@@ -42,7 +40,9 @@ def mass(
     match: Annotated[
         str,
         typer.Option(
-            "--match", help="Cross-match by object id, by sky position, or auto (id where both have one, then sky)."
+            "--match",
+            **choices("--match", MatchMethod),
+            help="Cross-match by object id, by sky position, or auto (id where both have one, then sky)."
         ),
     ] = "auto",
     tolerance: Annotated[float, typer.Option("--tolerance", help="Sky-match tolerance in arcsec.")] = 1.0,
@@ -59,11 +59,8 @@ def mass(
     json_out: Annotated[bool, typer.Option("--json", help="Print the JSON summary.")] = False,
 ) -> None:
     """Compare stellar masses across arm-number classes: Table 4 and Figures 11 and 12."""
-    from spiralarms.science.crossmatch import MATCH_METHODS
     from spiralarms.science.mass import run_mass
 
-    if match not in MATCH_METHODS:
-        raise SpiralArmsError(f"--match {match!r}: choose {', '.join(MATCH_METHODS)}")
     if not tolerance > 0:
         raise SpiralArmsError(f"--tolerance {tolerance}: give a positive number of arcsec")
     if len(mpajhu) not in (1, 2):
@@ -78,7 +75,7 @@ def mass(
         positions=positions,
     )
     if json_out:
-        typer.echo(json.dumps(result.to_dict()))
+        echo_json(result.to_dict())
         return
     filters = result.catalogue.filters
     typer.echo(f"MPA-JHU {result.catalogue.source}: {filters.n_input} rows, {filters.n_kept} kept")
@@ -95,7 +92,7 @@ def mass(
     typer.echo(f"wrote {', '.join(Path(p).name for p in result.outputs.values())} to {out}")
 
 
-def mpajhu_fetch(
+def fetch_mpajhu(
     out: Annotated[
         Path, typer.Argument(help="Cache folder for the catalogue files (a rerun resumes and skips what is there).")
     ],
@@ -103,6 +100,7 @@ def mpajhu_fetch(
         str,
         typer.Option(
             "--source",
+            **choices("--source", MpajhuSource),
             help="dr7: the public MPA-JHU DR7 FITS pair; skyserver: the DR10 galSpec tables by SQL (needs astroquery).",
         ),
     ] = "dr7",
@@ -117,13 +115,11 @@ def mpajhu_fetch(
 
     if source == "dr7":
         files = [str(p) for p in fetch_mpajhu_dr7(out)]
-    elif source == "skyserver":
+    else:
         progress = None if json_out else (lambda i, n: typer.echo(f"chunk {i}: {n} rows", err=True))
         path = fetch_mpajhu_skyserver(out, chunk_rows=chunk_rows, data_release=data_release, progress=progress)
         files = [str(path)]
-    else:
-        raise SpiralArmsError(f"--source {source!r}: choose dr7 or skyserver")
     if json_out:
-        typer.echo(json.dumps({"source": source, "files": files}))
+        echo_json({"source": source, "files": files})
         return
     typer.echo("pass to 'spiralarms mass': " + " ".join(f"--mpajhu {f}" for f in files))

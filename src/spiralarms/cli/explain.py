@@ -1,16 +1,15 @@
-"""``spiralarms explain``: feature maps, Grad-CAM++, SmoothGrad, galleries and faithfulness.
-
-A plain function with typer annotations; ``spiralarms.cli`` registers it as a command
-and wraps it with the one-line error handler.
-"""
+"""``spiralarms explain``: feature maps, Grad-CAM++, SmoothGrad, galleries and faithfulness."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from spiralarms.cli.common import DeletionBaseline, choices, echo_json
+
+__all__ = ["explain"]
 
 
 def explain(
@@ -48,7 +47,12 @@ def explain(
     ] = 10,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Deletion-curve steps.")] = 20,
     baseline: Annotated[
-        str, typer.Option("--baseline", help="What replaces deleted pixels: blur (blurred image) or sky (0).")
+        str,
+        typer.Option(
+            "--baseline",
+            **choices("--baseline", DeletionBaseline),
+            help="What replaces deleted pixels: blur (blurred image) or sky (0).",
+        ),
     ] = "blur",
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the faithfulness sample and the noise.")] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward/backward pass.")] = 16,
@@ -76,7 +80,7 @@ def explain(
         log=None if json_out else typer.echo,
     )
     if json_out:
-        typer.echo(json.dumps(summary))
+        echo_json(summary)
         return
     deletion = summary["faithfulness"].get("deletion")
     if deletion:

@@ -1,17 +1,16 @@
-"""``spiralarms reproduce``: the experiments of sections 4 and 5 and their report.
-
-A plain function with typer annotations; ``spiralarms.cli`` registers it as a
-command and wraps it with the one-line error handler.
-"""
+"""``spiralarms reproduce``: the experiments of sections 4 and 5 and their report."""
 
 from __future__ import annotations
 
-import json
-import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from spiralarms.cli.common import echo_json
+from spiralarms.logs import lightning_banners_off
+
+__all__ = ["reproduce"]
 
 
 def reproduce(
@@ -52,8 +51,7 @@ def reproduce(
     from spiralarms.experiments import load_reproduce_config, run_reproduction
     from spiralarms.experiments.settings import split_overrides
 
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    lightning_banners_off()
     reproduce_items, run_items = split_overrides(set_ or ())
     settings = load_reproduce_config(config, quick=quick, overrides=reproduce_items)
     if catalog is not None:
@@ -66,16 +64,14 @@ def reproduce(
         log=(lambda *_: None) if json_out else typer.echo,
     )
     if json_out:
-        typer.echo(
-            json.dumps(
-                {
-                    "out": str(result.out),
-                    "files": {k: str(v) for k, v in result.files.items()},
-                    "runs": int(result.runs["run_key"].nunique()),
-                    "trained": result.n_trained,
-                    "cached": result.n_cached,
-                    "chosen_crops": result.chosen_crops,
-                    "seconds": result.seconds,
-                }
-            )
+        echo_json(
+            {
+                "out": str(result.out),
+                "files": {k: str(v) for k, v in result.files.items()},
+                "runs": int(result.runs["run_key"].nunique()),
+                "trained": result.n_trained,
+                "cached": result.n_cached,
+                "chosen_crops": result.chosen_crops,
+                "seconds": result.seconds,
+            }
         )

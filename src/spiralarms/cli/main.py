@@ -1,0 +1,118 @@
+"""The ``spiralarms`` application: every command group assembled, and the one error handler.
+
+Every command takes ``--help``; bad input ends in a one-line ``error: ...`` on
+standard error and exit status 1 (typer's own usage errors exit with 2). The
+handler sits in :class:`SpiralArmsGroup`, around every command the group invokes,
+so the command functions stay plain and can be tested on their own.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from spiralarms import __version__
+from spiralarms.cli import data, demo, explain, predict, reproduce, science, train
+from spiralarms.errors import SpiralArmsError
+
+__all__ = ["SpiralArmsGroup", "app", "run"]
+
+
+def _fail(message: str) -> None:
+    """Print a one-line error to stderr and exit with status 1."""
+    message = " ".join(str(message).split())  # one line, whatever the exception held
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings as one line, ``warning: ...``, without the source line."""
+    return "warning: " + " ".join(str(message).split()) + "\n"
+
+
+class SpiralArmsGroup(TyperGroup):
+    """The command group that turns the errors a user can cause into one line and exit 1.
+
+    :class:`~spiralarms.errors.SpiralArmsError` and the filesystem's refusals (no
+    such file, permission denied, disk full) become ``error: <message>``; Ctrl-C
+    becomes ``interrupted`` and exit status 130. Warnings print as one line.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the chosen command under the error handler."""
+        warnings.formatwarning = _one_line_warning
+        try:
+            return super().invoke(ctx)
+        except SpiralArmsError as exc:
+            _fail(str(exc))
+        except FileNotFoundError as exc:
+            _fail(f"{exc.filename or exc}: no such file or directory")
+        except PermissionError as exc:
+            _fail(f"{exc.filename or exc}: permission denied")
+        except OSError as exc:  # the filesystem said no: full disk, not a folder, read-only, ...
+            where = exc.filename or "output"
+            if exc.errno == 28:
+                _fail(f"{where}: no space left on the device")
+            _fail(f"{where}: {exc.strerror or exc}")
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(code=130) from None
+
+
+app = typer.Typer(
+    name="spiralarms",
+    cls=SpiralArmsGroup,
+    help="Classify spiral galaxies by their number of spiral arms (Lee, Soo & Sharoni).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"spiralarms {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """Classify spiral galaxies by their number of spiral arms (Lee, Soo & Sharoni)."""
+
+
+# In the order of the data flow: data -> training -> predictions -> explanations -> science.
+app.command()(data.synth)
+app.command()(data.select)
+app.command()(train.train)
+app.command()(demo.demo)
+app.command()(predict.evaluate)
+app.command()(predict.predict)
+app.command()(predict.export)
+app.add_typer(
+    data.data_app,
+    name="data",
+    help="Fetch and index real data: GZ2 (Willett 2013 or Hart 2016 votes + Zenodo images) or Kaggle.",
+)
+app.command()(data.prepare)
+app.command("explain")(explain.explain)
+app.command("reproduce")(reproduce.reproduce)
+app.command("mass")(science.mass)
+app.command("fetch-mpajhu")(science.fetch_mpajhu)
+
+
+def run() -> None:  # pragma: no cover - entry point for python -m spiralarms
+    """Run the command line as ``spiralarms``."""
+    app(prog_name="spiralarms")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run())
