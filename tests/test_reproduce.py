@@ -172,7 +172,7 @@ def test_quick_end_to_end_tiny(tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
-    assert set(summary["files"]) == {"report", "runs", "table3", "figure5", "figure6", "figure7", "figure13"}
+    assert set(summary["files"]) == {"report", "html", "runs", "table3", "figure5", "figure6", "figure7", "figure13"}
     assert summary["chosen_crops"]["B0"] in (48, 64)
     # 4 sweep runs, all data, B0 and V2M down-sampled, 3,4 and 4,5+ merged for B0
     assert summary["runs"] == summary["trained"] == 9

@@ -25,7 +25,6 @@ from spiralarms.data.synthetic import (
     galaxy_rng,
     get_preset,
     lupton_rgb,
-    make_galaxy,
     render_galaxy,
     sample_galaxy_params,
     simulate_gz2_votes,
