@@ -85,14 +85,16 @@ def render_proportioned(out: Path, counts: dict[str, int], *, seed: int, size: i
     from PIL import Image
 
     from spiralarms.catalog.readers import write_table
-    from spiralarms.data.synthetic import make_galaxy
+    from spiralarms.data.synthetic import DEFAULT_PRESET, get_preset, make_galaxy
+
+    quality = get_preset(DEFAULT_PRESET).jpeg_quality
 
     (out / "images").mkdir(parents=True, exist_ok=True)
     rows = []
     for k, name in enumerate(ARM_CLASSES):
         for j in range(int(np.ceil(counts[name] * margin))):
             _, image, _, row = make_galaxy(k + len(ARM_CLASSES) * j, seed=seed, size=size)
-            Image.fromarray(image).save(out / str(row["file"]), format="JPEG", quality=90)
+            Image.fromarray(image).save(out / str(row["file"]), format="JPEG", quality=quality)
             rows.append(row)
     catalog = out / "catalog.csv"
     write_table(pd.DataFrame(rows), catalog)
