@@ -27,6 +27,9 @@ Run::
 
     python benchmarks/bench_cache_accuracy.py [--n-per-class 60] [--epochs 30] [--seeds 0 1 2]
 
+``--quick`` is a smoke run: 8 small (96-pixel) galaxies per class, the tiny random-weight
+``test_efficientnet`` backbone at crop 64, two epochs, one seed and 2 cached views.
+
 Everything is written under ``--out`` (default: a temporary folder): the synthetic
 data, each run folder (``metrics.json``, ``history.csv``) and ``results.csv``.
 """
@@ -89,13 +92,18 @@ def main(argv=None) -> pd.DataFrame:
     parser.add_argument("--views", type=int, nargs="+", default=[4, 8], help="cached views per image (e.g. 4 8 16)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny data, random tiny backbone, 2 epochs")
     args = parser.parse_args(argv)
+    size, quick = 424, []
+    if args.quick:
+        args.n_per_class, args.epochs, args.seeds, args.views, size = 8, 2, args.seeds[:1], [2], 96
+        quick = ["model.backbone=test_efficientnet", "model.pretrained=false", "data.crop=64"]
     for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-cache-accuracy-"))
     started = time.perf_counter()
-    synthesize_dataset(out / "data", n_per_class=args.n_per_class, seed=0, progress=False)
+    synthesize_dataset(out / "data", n_per_class=args.n_per_class, seed=0, size=size, progress=False)
     common = [
         f"data.catalog={out / 'data' / 'catalog.csv'}",
         "data.split_seed=0",
@@ -103,6 +111,7 @@ def main(argv=None) -> pd.DataFrame:
         f"train.patience={args.patience}",
         "train.accelerator=cpu",
         "train.progress=false",
+        *quick,
     ]
     table, classes = load_selection(load_config("demo-lite0", common))
     rows = []

@@ -21,6 +21,9 @@ architecture (timm ``tf_efficientnet_lite0``) is used with random weights.
 Run::
 
     python benchmarks/bench_embedding_cache.py [--n-images 200] [--crop 224]
+
+``--quick`` is a smoke run: 24 images, crop 64, the tiny random-weight
+``test_efficientnet`` backbone, one uncached and two cached epochs, on the CPU.
 """
 
 from __future__ import annotations
@@ -75,8 +78,10 @@ class EpochTimer(L.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def build_model(backbone: str):
+def build_model(backbone: str, pretrained: bool = True):
     """The named backbone with its weights, or its architecture with random weights."""
+    if not pretrained:
+        return build_classifier(backbone, N_CLASSES, frozen=True, pretrained=False), f"{backbone} (random weights)"
     try:
         return build_classifier(backbone, N_CLASSES, frozen=True), f"{backbone} (pretrained)"
     except Exception as exc:  # weights not installed: same architecture, same speed
@@ -116,7 +121,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--epochs-cached", type=int, default=20)
     parser.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny data, random tiny backbone, 2 epochs")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.n_images, args.crop, args.backbone, args.views = 24, 64, "test_efficientnet", 2
+        args.epochs_uncached, args.epochs_cached, args.accelerator = 1, 2, "cpu"
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(args.n_images, 424, 424, 3), dtype=np.uint8)
@@ -127,10 +136,10 @@ def main(argv=None) -> dict:
     val = MemoryImages(images[n_train:], labels[n_train:], build_eval_transform(crop=args.crop))
     classes = [str(i) for i in range(N_CLASSES)]
 
-    model, model_note = build_model(args.backbone)
+    model, model_note = build_model(args.backbone, pretrained=not args.quick)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        uncached_model, _ = build_model(args.backbone)
+        uncached_model, _ = build_model(args.backbone, pretrained=not args.quick)
     uncached = ArmClassifierModule.from_model(uncached_model, classes)
     images_dm = ImageDataModule(train_aug, val, batch_size=args.batch_size, seed=0)
     uncached_epochs = fit(uncached, images_dm, args.epochs_uncached, args.accelerator)

@@ -4,6 +4,7 @@ One command::
 
     python benchmarks/bench_faults.py           # about 5 minutes on 2 cores
     python benchmarks/bench_faults.py --quick   # without the kill -9 cases
+    python benchmarks/bench_faults.py --quick --cases select   # one command's cases (pytest -k)
 
 It runs ``tests/faults`` with pytest (the same cases CI runs) and prints, per
 command: the cases tried, how many were handled as expected (the case's assertions
@@ -25,11 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_suite(quick: bool, junit: Path) -> int:
+def run_suite(quick: bool, junit: Path, cases: str | None = None) -> int:
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "faults"),
                f"--junitxml={junit}", "-o", "junit_family=xunit1"]
     if quick:
         command += ["-m", "not slow"]
+    if cases:
+        command += ["-k", cases]
     return subprocess.run(command, cwd=ROOT).returncode
 
 
@@ -54,10 +57,11 @@ def read_cases(junit: Path) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run the fault-injection suite and print the reliability report.")
     parser.add_argument("--quick", action="store_true", help="leave out the kill -9 cases")
+    parser.add_argument("--cases", help="only the cases whose names match this pytest -k expression")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         junit = Path(tmp) / "faults.xml"
-        status = run_suite(args.quick, junit)
+        status = run_suite(args.quick, junit, args.cases)
         cases = read_cases(junit)
     rows = defaultdict(lambda: {"tried": 0, "ok": 0, "skipped": 0, "rows_lost": 0, "partial": 0, "kills": 0, "killed": 0})
     faults = defaultdict(set)

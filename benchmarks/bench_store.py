@@ -16,6 +16,7 @@ Preparation scales with free cores: on a machine where other jobs hold the cores
 second worker cannot help, so compare the two figures on an otherwise idle machine.
 
 Run: ``python benchmarks/bench_store.py [--n 600] [--crop 224] [--grey] [--chunk-size 64]``.
+``--quick`` is a smoke run: 32 cutouts, crop 64, chunks of 8 rows.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ def main(argv: list[str] | None = None) -> dict[str, float] | None:
     parser.add_argument(
         "--chunk-size", type=int, default=64, help="rows per chunk (default 64: enough chunks to share among workers)"
     )
+    parser.add_argument("--quick", action="store_true", help="smoke run: 32 cutouts, crop 64, chunks of 8")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.crop, args.chunk_size = 32, 64, 8
 
     index_path = CUTOUTS / "index.csv"
     if not index_path.is_file():

@@ -274,7 +274,7 @@ def test_help_names_the_options(runner, app):
 
 def test_mpajhu_fetch_downloads_the_dr7_pair(runner, tmp_path, monkeypatch):
     from spiralarms.cli.science import fetch_mpajhu as mpajhu_fetch
-    from spiralarms.science import mpajhu as mpajhu_module
+    from spiralarms.acquire import mpajhu as mpajhu_module
 
     served = tmp_path / "served"
     served.mkdir()

@@ -12,17 +12,8 @@ import pytest
 from astropy.table import Table
 
 from spiralarms.errors import SpiralArmsError
-from spiralarms.science.mpajhu import (
-    FILTERS,
-    apply_reliability_filters,
-    download,
-    dr7_objid,
-    fetch_mpajhu_dr7,
-    fetch_mpajhu_skyserver,
-    load_mpajhu,
-    read_mpajhu,
-    skyserver_query,
-)
+from spiralarms.acquire.mpajhu import download, fetch_mpajhu_dr7, fetch_mpajhu_skyserver, skyserver_query
+from spiralarms.science.mpajhu import FILTERS, apply_reliability_filters, dr7_objid, load_mpajhu, read_mpajhu
 
 DR7_ID = 587722981741363294  # run 752, rerun 40, camcol 1, field 263, object 94
 

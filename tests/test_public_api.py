@@ -53,6 +53,13 @@ def test_import_spiralarms_and_the_cli_do_not_import_torch_or_pandas():
     assert out.strip() == "[]"
 
 
+def test_training_does_not_import_evaluation():
+    code = ("import sys, spiralarms.training.train, spiralarms.cli.train; "
+            "print(sorted(m for m in sys.modules if m.startswith('spiralarms.evaluation')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_cli_choices_are_the_librarys():
     from spiralarms.acquire.sources import GZ2_TABLES
     from spiralarms.catalog.readers import SCHEMAS

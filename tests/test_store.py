@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from spiralarms.catalog import schema as sch
 from spiralarms.catalog.classes import ARM_CLASSES
 from spiralarms.cli.data import prepare
-from spiralarms.data import store as store_module
+from spiralarms.data.store import building as store_module
 from spiralarms.data.dataset import GalaxyDataset
 from spiralarms.data.images import load_image_uint8
 from spiralarms.data.store import PreparedStore, is_prepared_store, prepare_store

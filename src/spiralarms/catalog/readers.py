@@ -77,6 +77,39 @@ def required_columns(schema: str) -> list[str]:
     raise SpiralArmsError(f"schema {schema!r}: choose gz2, kaggle or auto")
 
 
+def require_vote_columns(columns, schema: str, source: str) -> list[str]:
+    """The vote columns the cuts read for a schema, checked against a table's columns.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        The table's columns.
+    schema : {"gz2", "kaggle"}
+        Catalogue schema.
+    source : str
+        What the table is, for the message (``"catalog PATH"``).
+
+    Returns
+    -------
+    list of str
+        :func:`required_columns` of ``schema``.
+
+    Raises
+    ------
+    SpiralArmsError
+        Naming the first absent column and how many are absent.
+    """
+    needed = required_columns(schema)
+    present = set(columns)
+    absent = [c for c in needed if c not in present]
+    if absent:
+        raise SpiralArmsError(
+            f"{source}: missing column {absent[0]!r} "
+            f"({len(absent)} of the {len(needed)} columns the {schema} cuts read are missing)"
+        )
+    return needed
+
+
 def detect_schema(columns, source: str = "catalog") -> str:
     """Tell the catalogue schema from its column names.
 
@@ -343,13 +376,7 @@ def read_catalog(path, schema: str = "auto", return_schema: bool = False):
             f"for the {resolved} schema"
         )
     id_column = present[0]
-    needed = required_columns(resolved)
-    absent = [c for c in needed if c not in table.columns]
-    if absent:
-        raise SpiralArmsError(
-            f"catalog {path}: missing column {absent[0]!r} "
-            f"({len(absent)} of the {len(needed)} columns the {resolved} cuts read are missing)"
-        )
+    needed = require_vote_columns(table.columns, resolved, f"catalog {path}")
 
     table = table.reset_index(drop=True)
     table[id_column] = _normalise_ids(table[id_column], str(path), id_column, fmt)

@@ -31,7 +31,7 @@ import pandas as pd
 
 from spiralarms.catalog import schema as sch
 from spiralarms.catalog.classes import ARM_CLASSES, arm_classes, class_mapping
-from spiralarms.catalog.readers import detect_schema, id_columns, required_columns
+from spiralarms.catalog.readers import detect_schema, id_columns, require_vote_columns
 from spiralarms.errors import SpiralArmsError
 
 #: Thresholds of the five cuts, by cut number (all strict ``>``).
@@ -226,15 +226,9 @@ def select_clean_sample(table: pd.DataFrame, schema: str = "gz2", merge=None) ->
         raise TypeError(f"select_clean_sample expects a pandas.DataFrame, not {type(table).__name__}")
     if schema == "auto":
         schema = detect_schema(table.columns)
-    needed = required_columns(schema)
+    needed = require_vote_columns(table.columns, schema, "catalog")
     classes = arm_classes(merge)
     to_merged = class_mapping(merge)
-    absent = [c for c in needed if c not in table.columns]
-    if absent:
-        raise SpiralArmsError(
-            f"catalog: missing column {absent[0]!r} "
-            f"({len(absent)} of the {len(needed)} columns the {schema} cuts read are missing)"
-        )
 
     n_input = len(table)
     nan = np.column_stack([np.isnan(_column(table, c).astype(np.float64)) for c in needed])

@@ -111,7 +111,7 @@ def fetch_mpajhu(
     json_out: Annotated[bool, typer.Option("--json", help="Print the files as JSON.")] = False,
 ) -> None:
     """Download the MPA-JHU stellar-mass catalogue for 'spiralarms mass --mpajhu'."""
-    from spiralarms.science.mpajhu import fetch_mpajhu_dr7, fetch_mpajhu_skyserver
+    from spiralarms.acquire.mpajhu import fetch_mpajhu_dr7, fetch_mpajhu_skyserver
 
     if source == "dr7":
         files = [str(p) for p in fetch_mpajhu_dr7(out)]

@@ -8,10 +8,10 @@ import pandas as pd
 
 from spiralarms.errors import SpiralArmsError
 from spiralarms.evaluation.figures import save_confusion_figures
-from spiralarms.evaluation.metrics import classification_metrics
 from spiralarms.evaluation.evaluation_report import metrics_markdown
 from spiralarms.io.atomic import write_json, write_text
 from spiralarms.io.run_folder import RunFolder
+from spiralarms.models.metrics import classification_metrics
 
 
 def evaluate_run(

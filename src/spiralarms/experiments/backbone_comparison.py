@@ -16,9 +16,9 @@ import pandas as pd
 from pydantic import Field
 
 from spiralarms.catalog.classes import ARM_CLASSES
-from spiralarms.config import ExperimentConfig, Settings
+from spiralarms.config import ExperimentConfig
 from spiralarms.experiments.paper import table3_value
-from spiralarms.experiments.runner import RunSpec, run_config
+from spiralarms.experiments.runner import CappedRunsSettings, RunSpec, run_config
 
 __all__ = ["EXPERIMENT", "SETTING", "BackbonesConfig", "plan_backbones", "model_comparison"]
 
@@ -28,30 +28,21 @@ EXPERIMENT = "backbones"
 SETTING = "down-sampled"
 
 
-class BackbonesConfig(Settings):
+class BackbonesConfig(CappedRunsSettings):
     """Settings of the model comparison.
+
+    With the fields of :class:`~spiralarms.experiments.runner.CappedRunsSettings`.
 
     Attributes
     ----------
-    enabled : bool
-        Run it.
     models : list of str
         Model labels compared (the paper: B0 and V2M).
     cap : int
         Per-class cap (the paper: 300), applied as the models' ``data.cap_scope`` says
         (before the split, the paper's).
-    seed : int
-        Seed of every run.
-    crop : int or None
-        Crop size; ``None`` takes the crop sweep's choice for each model (see
-        :func:`~spiralarms.experiments.reproduce.run_reproduction`).
     """
 
-    enabled: bool = True
     models: list[str] = Field(default_factory=lambda: ["B0", "V2M"])
-    cap: int = Field(300, ge=1)
-    seed: int = Field(0, ge=0)
-    crop: int | None = Field(None, ge=1)
 
 
 def plan_backbones(

@@ -18,11 +18,11 @@ import pandas as pd
 from pydantic import Field
 
 from spiralarms.catalog.classes import parse_merge
-from spiralarms.config import ExperimentConfig, Settings
+from spiralarms.config import ExperimentConfig
 from spiralarms.errors import SpiralArmsError
 from spiralarms.evaluation.metrics import normalised_confusion
 from spiralarms.experiments.paper import FIGURE7_CLAIMS
-from spiralarms.experiments.runner import RunSpec, run_config
+from spiralarms.experiments.runner import CappedRunsSettings, RunSpec, run_config
 from spiralarms.io.run_folder import RunFolder
 
 __all__ = [
@@ -40,13 +40,13 @@ __all__ = [
 EXPERIMENT = "class_configs"
 
 
-class ClassConfigsConfig(Settings):
+class ClassConfigsConfig(CappedRunsSettings):
     """Settings of the class-configuration comparison.
+
+    With the fields of :class:`~spiralarms.experiments.runner.CappedRunsSettings`.
 
     Attributes
     ----------
-    enabled : bool
-        Run it.
     models : list of str
         Model labels (the paper: B0 and V2M, Figure 7's rows).
     merges : list of str or None
@@ -55,19 +55,10 @@ class ClassConfigsConfig(Settings):
     cap : int
         Per-class cap of the six-class set (the paper: 300, down-sampled), before the
         split unless ``data.cap_scope`` is ``train``; every merge shares that split.
-    seed : int
-        Seed of every run.
-    crop : int or None
-        Crop size; ``None`` takes the crop sweep's choice for each model (see
-        :func:`~spiralarms.experiments.reproduce.run_reproduction`).
     """
 
-    enabled: bool = True
     models: list[str] = Field(default_factory=lambda: ["B0", "V2M"])
     merges: list[str | None] = Field(default_factory=lambda: [None, "3,4", "4,5+"])
-    cap: int = Field(300, ge=1)
-    seed: int = Field(0, ge=0)
-    crop: int | None = Field(None, ge=1)
 
 
 def merge_name(merge: str | None) -> str:

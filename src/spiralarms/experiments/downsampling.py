@@ -19,9 +19,9 @@ import pandas as pd
 from pydantic import Field
 
 from spiralarms.catalog.classes import ARM_CLASSES
-from spiralarms.config import ExperimentConfig, Settings
+from spiralarms.config import ExperimentConfig
 from spiralarms.experiments.paper import TABLE3_F1_CHANGE, table3_value
-from spiralarms.experiments.runner import RunSpec, run_config
+from spiralarms.experiments.runner import CappedRunsSettings, RunSpec, run_config
 
 __all__ = [
     "EXPERIMENT",
@@ -42,13 +42,13 @@ DOWN_SAMPLED = "down-sampled"
 _METRICS = ("precision", "recall", "f1")
 
 
-class DownsamplingConfig(Settings):
+class DownsamplingConfig(CappedRunsSettings):
     """Settings of the all-data against down-sampled comparison.
+
+    With the fields of :class:`~spiralarms.experiments.runner.CappedRunsSettings`.
 
     Attributes
     ----------
-    enabled : bool
-        Run it.
     model : str
         The model trained both ways (the paper: B0).
     compare : list of str
@@ -56,19 +56,10 @@ class DownsamplingConfig(Settings):
     cap : int
         Per-class cap of the down-sampled runs (the paper: 300), before their split
         unless ``data.cap_scope`` is ``train``.
-    seed : int
-        Seed of every run.
-    crop : int or None
-        Crop size; ``None`` takes the crop sweep's choice for each model (see
-        :func:`~spiralarms.experiments.reproduce.run_reproduction`).
     """
 
-    enabled: bool = True
     model: str = "B0"
     compare: list[str] = Field(default_factory=lambda: ["V2M"])
-    cap: int = Field(300, ge=1)
-    seed: int = Field(0, ge=0)
-    crop: int | None = Field(None, ge=1)
 
 
 def plan_downsampling(

@@ -40,9 +40,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from spiralarms.catalog.classes import ARM_CLASSES, arm_classes, class_mapping
-from spiralarms.config import ExperimentConfig, config_hash
+from spiralarms.config import ExperimentConfig, Settings, config_hash
 from spiralarms.data.splits import downsample_per_class
 from spiralarms.data.store import PreparedStore, is_prepared_store
 from spiralarms.errors import SpiralArmsError
@@ -53,6 +54,7 @@ from spiralarms.io.run_folder import RunFolder
 from spiralarms.io.tables import write_table
 
 __all__ = [
+    "CappedRunsSettings",
     "RunSpec",
     "RunCache",
     "RUNS_COLUMNS",
@@ -145,6 +147,29 @@ def run_config(
     config.data.cap, config.data.merge = cap, merge
     config.data.split_seed = None if split_seed is None else int(split_seed)
     return config
+
+
+class CappedRunsSettings(Settings):
+    """Settings shared by the experiments of capped, one-seed runs (Table 3, Figure 7, section 5.1).
+
+    Attributes
+    ----------
+    enabled : bool
+        Run it.
+    cap : int
+        Per-class cap (the paper: 300, down-sampled), before the split unless the
+        models' ``data.cap_scope`` is ``train``.
+    seed : int
+        Seed of every run.
+    crop : int or None
+        Crop size; ``None`` takes the crop sweep's choice for each model (see
+        :func:`~spiralarms.experiments.reproduce.run_reproduction`).
+    """
+
+    enabled: bool = True
+    cap: int = Field(300, ge=1)
+    seed: int = Field(0, ge=0)
+    crop: int | None = Field(None, ge=1)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Science with the arm-number labels: stellar mass against spiral arm number.
 
 Section 6 of the paper (Table 4, Figures 11 and 12): the MPA-JHU stellar masses
-(:mod:`~spiralarms.science.mpajhu`), cross-matched to the galaxies
+(:mod:`~spiralarms.science.mpajhu`; fetched by :mod:`spiralarms.acquire.mpajhu`), cross-matched to the galaxies
 (:mod:`~spiralarms.science.crossmatch`), compared class by class with the whole
 sample (:mod:`~spiralarms.science.statistics`, :mod:`~spiralarms.science.figures`),
 and the whole job (:mod:`~spiralarms.science.mass`).
@@ -9,11 +9,8 @@ and the whole job (:mod:`~spiralarms.science.mass`).
 
 from spiralarms.science.crossmatch import CrossMatch, crossmatch
 from spiralarms.science.mpajhu import (
-    MPAJHU_DR7_URLS,
     FilterCounts,
     apply_reliability_filters,
-    fetch_mpajhu_dr7,
-    fetch_mpajhu_skyserver,
     load_mpajhu,
     read_mpajhu,
 )
@@ -27,7 +24,6 @@ from spiralarms.science.statistics import (
 )
 
 __all__ = [
-    "MPAJHU_DR7_URLS",
     "TABLE4_CLASSES",
     "TABLE4_COLUMNS",
     "ClassComparison",
@@ -36,8 +32,6 @@ __all__ = [
     "apply_reliability_filters",
     "compare_to_whole_sample",
     "crossmatch",
-    "fetch_mpajhu_dr7",
-    "fetch_mpajhu_skyserver",
     "load_mpajhu",
     "read_mpajhu",
     "student_t_p_value",

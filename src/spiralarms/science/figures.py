@@ -102,6 +102,14 @@ def plotted_classes(classes, class_order=TABLE4_CLASSES, min_fraction: float = 0
     return [c for c in class_order if np.count_nonzero(classes == c) / len(classes) > min_fraction]
 
 
+def _source_panels(axes, matched: pd.DataFrame, names: list[str]):
+    """Each panel with its source's masses and classes, titled with the source and its count."""
+    for ax, name in zip(axes, names or ["(no source)"], strict=False):
+        rows = matched[matched[SOURCE_COLUMN].astype(str) == name]
+        ax.set_title(f"{name} (N = {len(rows)})", fontsize=10)
+        yield ax, rows[MASS_COLUMN].to_numpy(dtype=np.float64), rows[CLASS_COLUMN].astype(str).to_numpy(dtype=object)
+
+
 def figure11(
     matched: pd.DataFrame,
     path,
@@ -139,13 +147,9 @@ def figure11(
     edges = _bin_edges(masses_all[np.isfinite(masses_all)], bin_width)
     figure = Figure(figsize=(7.0, 2.6 * max(len(names), 1) + 0.6))
     axes = figure.subplots(max(len(names), 1), 1, sharex=True, squeeze=False)[:, 0]
-    for ax, name in zip(axes, names or ["(no source)"], strict=False):
-        rows = matched[matched[SOURCE_COLUMN].astype(str) == name]
-        masses = rows[MASS_COLUMN].to_numpy(dtype=np.float64)
-        classes = rows[CLASS_COLUMN].astype(str).to_numpy(dtype=object)
-        ax.set_title(f"{name} (N = {len(rows)})", fontsize=10)
+    for ax, masses, classes in _source_panels(axes, matched, names):
         ax.set_ylabel("density")
-        if len(rows) == 0:
+        if len(masses) == 0:
             ax.text(0.5, 0.5, "no matched galaxies", ha="center", va="center", transform=ax.transAxes)
             continue
         ax.hist(masses, bins=edges, density=True, histtype="stepfilled", color="0.8", label="whole sample")
@@ -234,11 +238,7 @@ def figure12(
     figure = Figure(figsize=(3.4 * max(len(names), 1) + 0.6, 4.2))
     axes = figure.subplots(1, max(len(names), 1), sharey=True, squeeze=False)[0]
     positions = np.arange(1, len(class_order) + 1)
-    for ax, name in zip(axes, names or ["(no source)"], strict=False):
-        rows = matched[matched[SOURCE_COLUMN].astype(str) == name]
-        masses = rows[MASS_COLUMN].to_numpy(dtype=np.float64)
-        classes = rows[CLASS_COLUMN].astype(str).to_numpy(dtype=object)
-        ax.set_title(f"{name} (N = {len(rows)})", fontsize=10)
+    for ax, masses, classes in _source_panels(axes, matched, names):
         labels = []
         if len(masses):
             ax.axhline(masses.mean(), color="0.4", linestyle="--", linewidth=1.0, label="whole-sample mean")

@@ -53,11 +53,11 @@ from spiralarms.config import (
 from spiralarms.data.images import scan_images
 from spiralarms.data.store import PreparedStore, is_prepared_store
 from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
-from spiralarms.evaluation.metrics import classification_metrics
 from spiralarms.predictions.inference import predict_arrays
 from spiralarms.models.backbones import build_classifier
 from spiralarms.models.loading import read_checkpoint
 from spiralarms.models.losses import class_weights_from_counts
+from spiralarms.models.metrics import classification_metrics
 from spiralarms.models.module import ArmClassifierModule
 from spiralarms.models.temperature import apply_temperature, fit_temperature
 from spiralarms.training.checkpointing import AtomicCheckpointIO, checkpoint_progress, store_temperature

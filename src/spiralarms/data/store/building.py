@@ -1,50 +1,4 @@
-"""A prepared image store: every selected galaxy decoded and cropped once, for fast training.
-
-Decoding a 424 x 424 JPEG costs more than a training step of a frozen backbone needs,
-and it is repeated every epoch. :func:`prepare_store` runs the clean-sample selection,
-then decodes, centre-crops and (optionally) greys every selected image once, into::
-
-    OUT/images.npy     uint8 array (N, crop, crop, C), C = 1 (grey) or 3, NumPy .npy
-    OUT/index.parquet  row, id, label, label_index, file, ok, error
-    OUT/store.json     settings (crop, grey, classes, merge, shape, dtype, layout),
-                       source catalogue (path, size, mtime, sha256), created, version
-    OUT/report.csv     the rows that could not be read, with the reason
-
-Choices:
-
-- One memory-mapped ``.npy`` file rather than WebDataset tar shards: training
-  shuffles, and a memory map gives O(1) random access to any row without reading
-  anything else, zero-copy, from one file whose header (:mod:`numpy.lib.format`)
-  records shape and dtype. 11,718 greyscale 224 x 224 crops are 588 MB and fit in
-  the page cache. WebDataset shards suit streaming from object stores to many
-  nodes, where sequential reads win; :class:`PreparedStore` rows could be written to
-  shards (one ``.npy`` or PNG per row plus its label) by iterating over
-  :meth:`PreparedStore.image`, if that is ever needed.
-- Rows are (H, W, C), the layout :func:`~spiralarms.data.images.load_image_uint8`
-  decodes to and that the transforms of :mod:`spiralarms.data.transforms` take as
-  input: writing a row is a plain copy, and :meth:`PreparedStore.as_dataset` hands
-  the transform exactly what :class:`~spiralarms.data.dataset.GalaxyDataset` does.
-- uint8: the JPEGs hold 8-bit samples, so nothing is lost, at a quarter of float32.
-
-The crop is a parameter. The paper's pre-processing is the 224 centre crop of the 424
-frame; but training augmentation that rotates and zooms the 424 frame before cropping
-(:func:`~spiralarms.data.transforms.build_train_transform`, ``augment_before_crop``)
-needs the pixels around the crop. Store a larger crop for that (``crop=400`` holds
-every pixel that a 224 output can sample at rotation up to 180 degrees and zoom 0.8:
-``112 * sqrt(2) / 0.8 = 198`` px from the centre), and re-crop to the model's input
-in the transform. Augmentation then acts on the stored crop. Centre crops compose
-exactly (the same pixels as cropping the original) when ``424 - crop`` and
-``crop - model_crop`` are even.
-
-Preparation runs in parallel over chunks of rows (``concurrent.futures``, one process
-per core): each worker decodes its chunk and writes the rows straight into the
-memory-mapped file, so memory stays bounded by one image per worker. After each
-chunk the main process writes a done-marker (``OUT/chunks/<k>.json``, with the chunk's
-unreadable rows); a rerun after a kill processes only the chunks without a marker,
-and a finished store is left as it is. An unreadable or missing image is recorded
-with its reason (``ok = False`` in the index, listed in ``report.csv``), its row is
-zero-filled, and :meth:`PreparedStore.as_dataset` never serves it.
-"""
+"""Building a prepared store: selection, parallel decoding into chunks, resumable (see :mod:`spiralarms.data.store`)."""
 
 from __future__ import annotations
 
@@ -53,7 +7,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
@@ -61,42 +15,31 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from torch.utils.data import Dataset
 
 from spiralarms import __version__
 from spiralarms.data.images import load_image_uint8
-from spiralarms.data.transforms import ToTensor, center_crop
+from spiralarms.data.store.layout import (
+    CHUNKS_DIR,
+    IMAGES_FILE,
+    INDEX_FILE,
+    REPORT_FILE,
+    SETTINGS_FILE,
+    STORE_FORMAT,
+    STORE_VERSION,
+    read_settings,
+)
+from spiralarms.data.transforms import center_crop
 from spiralarms.errors import ImageReadError, SpiralArmsError
 from spiralarms.io.atomic import write_json
 from spiralarms.io.tables import write_table
 
-__all__ = [
-    "PreparedStore",
-    "StoreDataset",
-    "build_store",
-    "is_prepared_store",
-    "prepare_store",
-    "STORE_FORMAT",
-    "STORE_VERSION",
-]
-
-STORE_FORMAT = "spiralarms-store"
-STORE_VERSION = 1
-IMAGES_FILE = "images.npy"
-INDEX_FILE = "index.parquet"
-SETTINGS_FILE = "store.json"
-REPORT_FILE = "report.csv"
-CHUNKS_DIR = "chunks"
+__all__ = ["build_store", "prepare_store"]
 
 #: Reason recorded for a selected galaxy that has no image path at all.
 NO_IMAGE = "no image file for this galaxy (not in the mapping, or missing from the image folder)"
 
 #: Settings that must agree between a store on disk and a request to (re)build it.
 _COMPARED = ("format", "version", "crop", "grey", "classes", "n", "shape", "chunk_size", "rows_sha256")
-
-# load_image scales by this float32 factor; using the same one gives identical floats.
-_SCALE = np.float32(1.0 / 255.0)
-
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -143,12 +86,6 @@ def _reserve(images_path: Path) -> None:
 
         raise disk_error(images_path, exc) from None
 
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SpiralArmsError(f"{path}: cannot read it as JSON ({exc})") from exc
 
 
 def _rows_digest(table: pd.DataFrame) -> str:
@@ -396,7 +333,7 @@ def build_store(
     settings_path = out / SETTINGS_FILE
     images_path = out / IMAGES_FILE
     if settings_path.is_file():
-        existing = _read_json(settings_path)
+        existing = read_settings(settings_path)
         _check_same(existing, settings, out)
         if existing.get("complete") and (out / INDEX_FILE).is_file() and images_path.is_file():
             index = pd.read_parquet(out / INDEX_FILE)
@@ -561,233 +498,3 @@ def prepare_store(
         source=source,
     )
     return {"catalog": str(catalog), "n_selected": int(selection.n_selected), **summary}
-
-
-def is_prepared_store(path) -> bool:
-    """Whether ``path`` is a complete prepared store.
-
-    Parameters
-    ----------
-    path : str or path-like
-
-    Returns
-    -------
-    bool
-        True for a folder with ``store.json`` (of this format, marked complete),
-        ``images.npy`` and ``index.parquet``; never raises.
-    """
-    path = Path(path)
-    try:
-        settings = json.loads((path / SETTINGS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (
-        isinstance(settings, dict)
-        and settings.get("format") == STORE_FORMAT
-        and bool(settings.get("complete"))
-        and (path / IMAGES_FILE).is_file()
-        and (path / INDEX_FILE).is_file()
-    )
-
-
-class StoreDataset(Dataset):
-    """``(image, label_index)`` items from a prepared store, as GalaxyDataset gives them.
-
-    Each item is ``transform(x)`` where ``x`` is the stored row as an (H, W, C)
-    float32 array in [0, 1] (uint8 / 255, with the same float32 factor as
-    :func:`~spiralarms.data.images.load_image`), so a transform built for
-    :class:`~spiralarms.data.dataset.GalaxyDataset` gives identical tensors.
-    The memory map is opened lazily in each process (and is not pickled), so the
-    dataset works with DataLoader workers.
-
-    Parameters
-    ----------
-    images_path : str or path-like
-        The store's ``images.npy``.
-    rows : sequence of int
-        Store rows served, in order.
-    labels : sequence of int
-        Class index of each served row.
-    classes : sequence of str
-        Class names.
-    transform : callable, optional
-        (H, W, C) float32 in [0, 1] -> tensor; default conversion to a (C, H, W)
-        tensor only.
-    files : sequence of str, optional
-        Original image path of each served row (for reports).
-
-    Attributes
-    ----------
-    rows, labels : numpy.ndarray
-        int64.
-    classes : tuple of str
-    files : list of str
-    """
-
-    def __init__(self, images_path, rows, labels, classes, transform: Callable | None = None, files=None):
-        self.images_path = str(images_path)
-        self.rows = np.asarray(rows, dtype=np.int64)
-        self.labels = np.asarray(labels, dtype=np.int64)
-        if self.rows.shape != self.labels.shape:
-            raise SpiralArmsError("StoreDataset: rows and labels differ in length")
-        self.classes = tuple(str(c) for c in classes)
-        self.transform = transform if transform is not None else ToTensor()
-        self.files = list(files) if files is not None else [f"{self.images_path}[{r}]" for r in self.rows]
-        self._images = None
-
-    def _array(self) -> np.ndarray:
-        if self._images is None:
-            self._images = np.load(self.images_path, mmap_mode="r")
-        return self._images
-
-    def __len__(self) -> int:
-        return int(self.rows.shape[0])
-
-    def __getitem__(self, index: int):
-        image = np.multiply(self._array()[self.rows[index]], _SCALE, dtype=np.float32)
-        return self.transform(image), int(self.labels[index])
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_images"] = None  # a memmap would pickle as its full contents
-        return state
-
-    def __repr__(self) -> str:
-        return f"StoreDataset(n={len(self)}, classes={self.classes}, transform={self.transform!r})"
-
-
-class PreparedStore:
-    """Read-only access to a store written by :func:`prepare_store`.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The store folder.
-
-    Attributes
-    ----------
-    path : pathlib.Path
-    settings : dict
-        ``store.json``.
-    table : pandas.DataFrame
-        ``index.parquet``: ``row``, ``id``, ``label``, ``label_index``, ``file``,
-        ``ok``, ``error``.
-    classes : tuple of str
-    crop : int
-    grey : bool
-
-    Raises
-    ------
-    SpiralArmsError
-        If ``path`` is not a store, or an unfinished one (run prepare again).
-    """
-
-    def __init__(self, path):
-        self.path = Path(path).expanduser()
-        settings_path = self.path / SETTINGS_FILE
-        if not settings_path.is_file():
-            raise SpiralArmsError(f"{self.path}: not a prepared store (no {SETTINGS_FILE})")
-        self.settings = _read_json(settings_path)
-        if self.settings.get("format") != STORE_FORMAT:
-            raise SpiralArmsError(f"{settings_path}: not a spiralarms store")
-        if not is_prepared_store(self.path):
-            raise SpiralArmsError(f"{self.path}: the store is unfinished; run 'spiralarms prepare' again to finish it")
-        self.table = pd.read_parquet(self.path / INDEX_FILE)
-        self.classes = tuple(self.settings["classes"])
-        self.crop = int(self.settings["crop"])
-        self.grey = bool(self.settings["grey"])
-        self._images = None
-
-    @property
-    def images(self) -> np.ndarray:
-        """The read-only memory map of all rows, (N, crop, crop, C) uint8."""
-        if self._images is None:
-            self._images = np.load(self.path / IMAGES_FILE, mmap_mode="r")
-        return self._images
-
-    @property
-    def labels(self) -> np.ndarray:
-        """Class index of every row (int64)."""
-        return self.table["label_index"].to_numpy(np.int64)
-
-    @property
-    def ok(self) -> np.ndarray:
-        """Whether each row holds a decoded image (bool)."""
-        return self.table["ok"].to_numpy(bool)
-
-    def __len__(self) -> int:
-        return int(len(self.table))
-
-    def image(self, i: int) -> np.ndarray:
-        """Row ``i`` as stored.
-
-        Parameters
-        ----------
-        i : int
-            Store row, 0 to ``len(self) - 1``.
-
-        Returns
-        -------
-        numpy.ndarray
-            (crop, crop, C) uint8, a copy. Rows with ``ok`` False are zeros.
-
-        Raises
-        ------
-        IndexError
-            If ``i`` is out of range.
-        """
-        if not -len(self) <= int(i) < len(self):
-            raise IndexError(f"store row {i} out of range (0..{len(self) - 1})")
-        return np.array(self.images[int(i)])
-
-    def as_dataset(self, transform: Callable | None = None, rows=None) -> StoreDataset:
-        """A torch Dataset of the usable rows, a drop-in for GalaxyDataset.
-
-        Parameters
-        ----------
-        transform : callable, optional
-            As for :class:`~spiralarms.data.dataset.GalaxyDataset`, e.g.
-            ``build_eval_transform(crop=224, grey=False)`` (a crop equal to the stored
-            one is a no-op) or ``build_train_transform(...)``.
-        rows : sequence of int, optional
-            Store rows to serve, in this order (e.g. a training split); default every
-            row with ``ok`` True.
-
-        Returns
-        -------
-        StoreDataset
-            Items ``(tensor, label_index)``.
-
-        Raises
-        ------
-        SpiralArmsError
-            If a requested row is out of range or was not readable (the message gives
-            its file and reason).
-        """
-        ok = self.ok
-        if rows is None:
-            chosen = np.flatnonzero(ok)
-        else:
-            chosen = np.asarray(list(rows), dtype=np.int64)
-            if chosen.size and (chosen.min() < 0 or chosen.max() >= len(self)):
-                raise SpiralArmsError(f"{self.path}: row {int(chosen.max())} out of range (0..{len(self) - 1})")
-            bad = chosen[~ok[chosen]]
-            if bad.size:
-                row = self.table.iloc[int(bad[0])]
-                raise SpiralArmsError(f"{self.path}: row {int(bad[0])} ({row['file']}) is not usable: {row['error']}")
-        files = self.table["file"].to_numpy(dtype=object)[chosen]
-        return StoreDataset(
-            self.path / IMAGES_FILE,
-            chosen,
-            self.labels[chosen],
-            self.classes,
-            transform=transform,
-            files=[str(f) for f in files],
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"PreparedStore({str(self.path)!r}, n={len(self)}, ok={int(self.ok.sum())}, crop={self.crop}, "
-            f"grey={self.grey}, classes={self.classes})"
-        )
-
