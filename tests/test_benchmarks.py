@@ -32,16 +32,12 @@ KEY_LINE = {
     "bench_predict": r"^\s+real\s+growth 8 -> 16 rows: [+-][\d.]+ %",
     "bench_recipes": r"^beats the paper's recipe on m=4 F1 and macro F1: ",
     "bench_store": r"^\s+dataset item \(float tensor\)\s+[\d.]+\s+[\d.]+\s+[\d.]+x$",
+    "bench_synth": r"^sdss / crisp, render \+ JPEG: [\d.]+$",
+    "bench_realism": r"^\s+AUC of 1 - p\(\?\), flagged spirals vs non-spirals: [\d.]+$",
 }
 
 #: Benchmarks that read the shared real cutouts.
-REAL_DATA = {"bench_predict", "bench_store"}
-
-#: Benchmarks being rewritten in another branch, which will bring their ``--quick``.
-PENDING = {
-    "bench_synth": "its --quick comes with the renderer rewrite in another branch",
-    "bench_realism": "its --quick comes with the renderer rewrite in another branch",
-}
+REAL_DATA = {"bench_predict", "bench_store", "bench_realism"}
 
 
 @pytest.mark.slow
@@ -50,8 +46,6 @@ def test_benchmark_quick_run_prints_its_result(name, tmp_path):
     script = ROOT / "benchmarks" / f"{name}.py"
     source = script.read_text(encoding="utf-8")
     if '"--quick"' not in source:
-        if name in PENDING:
-            pytest.skip(f"{name} has no --quick yet: {PENDING[name]}")
         pytest.fail(f"{name} has no --quick smoke mode")
     assert name in KEY_LINE, f"{name}: add the line its --quick run must print to KEY_LINE"
     if name in REAL_DATA and not CUTOUTS.is_file():
