@@ -255,7 +255,7 @@ def read_cutout(path: str | os.PathLike, grey: bool = False, grey_method: str = 
     path = Path(path)
     if is_fits(path):
         image = load_fits(path, grey=False)
-        tensor = torch.from_numpy(image).permute(2, 0, 1)
+        tensor = torch.from_numpy(image if image.flags.writeable else image.copy()).permute(2, 0, 1)
         if grey:
             from spiralarms.data.transforms import to_greyscale
 

@@ -185,6 +185,8 @@ def to_tensor(image: np.ndarray | torch.Tensor) -> torch.Tensor:
         array = image.astype(np.float32, copy=False)
     else:
         raise SpiralArmsError(f"expected a float or uint8 image, got dtype {image.dtype}")
+    if not array.flags.writeable:
+        array = array.copy()  # torch refuses to share read-only memory (a decoder's or a memory map's)
     # A (C, H, W) view, not a copy: the centre crop that follows then copies only the
     # crop (a full-frame transposed copy cost more than decoding the JPEG).
     return torch.from_numpy(array).permute(2, 0, 1)
