@@ -24,6 +24,7 @@ import contextlib
 import os
 import random
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -330,8 +331,9 @@ def _make_trainer(config: ExperimentConfig, run_dir: Path, callbacks: Sequence[L
         callbacks=[EpochSync(), HistoryCallback(run_dir / "history.csv"), stopping, checkpoint, latest, *callbacks],
         logger=False,
         default_root_dir=run_dir,
-        enable_progress_bar=t.progress,
-        enable_model_summary=t.progress,
+        # Bars only on a terminal: a log file or a batch job's output gets none.
+        enable_progress_bar=t.progress and sys.stdout.isatty(),
+        enable_model_summary=False,
         num_sanity_val_steps=0,
     )
     return trainer

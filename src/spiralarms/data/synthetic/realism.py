@@ -230,13 +230,13 @@ def cutout_statistics(files: Iterable[str | os.PathLike], progress: bool = False
     pandas.DataFrame
         A ``file`` column, the :data:`STATISTICS` columns and ``jpeg_quality``.
     """
-    from tqdm.auto import tqdm
+    from spiralarms.logs import progress_bar
 
     from spiralarms.data.images import load_image_uint8
 
     rows = []
     files = list(files)
-    for file in tqdm(files, desc="statistics", unit="img", disable=not progress):
+    for file in progress_bar(files, enabled=progress, desc="statistics", unit="img"):
         row = {"file": str(file), **image_statistics(load_image_uint8(file)), "jpeg_quality": jpeg_quality(file)}
         rows.append(row)
     return pd.DataFrame(rows)

@@ -151,7 +151,7 @@ def synthesize_dataset(
         ``out`` is a file.
     """
     from PIL import Image
-    from tqdm.auto import tqdm
+    from spiralarms.logs import progress_bar
 
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
         raise SpiralArmsError(f"n_per_class {n_per_class!r}: give an integer >= 1")
@@ -170,7 +170,7 @@ def synthesize_dataset(
 
     rows = []
     n_total = int(n_per_class) * len(ARM_CLASSES)
-    for index in tqdm(range(n_total), desc="synth", unit="img", disable=not progress):
+    for index in progress_bar(range(n_total), enabled=progress, desc="synth", unit="img"):
         _, image, masks, row = make_galaxy(index, seed=int(seed), size=size, preset=preset)
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
