@@ -141,7 +141,10 @@ def predict(
         + (f"; {summary.n_resumed} resumed" if summary.n_resumed and not summary.up_to_date else "")
         + ")"
     )
-    typer.echo("  " + ", ".join(f"m={k}: {v}" for k, v in summary.counts.items()))
+    counted = sum(summary.counts.values())
+    abstained = summary.n_inputs - summary.n_errors - counted
+    typer.echo("  " + ", ".join(f"m={k}: {v}" for k, v in summary.counts.items())
+               + (f"; {abstained} below --min-confidence, label left empty" if abstained > 0 else ""))
 
 
 def export(
