@@ -97,16 +97,14 @@ def predict(
     decoder: Annotated[Decoder, typer.Option(help="JPEG decoder: auto takes nvJPEG on a GPU, torchvision (libjpeg-turbo) on a CPU.")] = Decoder.auto,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Reuse the finished parts of an interrupted run of the same model, input and settings.")] = True,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an output made by another model, input or settings.")] = False,
-    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Let an old checkpoint of your own unpickle Python objects (can run code: never for files from others).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Predict arm-number probabilities for every input; unreadable inputs keep their row with an error."""
-    from spiralarms.predictions import load_model
     from spiralarms.predictions import predict as run_prediction
 
     lightning_banners_off()
     summary = run_prediction(
-        load_model(model, allow_pickle=allow_pickle) if allow_pickle else model,
+        model,
         input_path,
         out,
         batch_size=batch_size,

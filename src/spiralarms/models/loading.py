@@ -76,16 +76,12 @@ class LoadedModel:
     epoch: int | None = None
 
 
-def read_checkpoint(path: str | os.PathLike, allow_pickle: bool = False) -> dict[str, Any]:
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a checkpoint file onto the CPU, tensors and plain values only.
 
     Parameters
     ----------
     path : path
-    allow_pickle : bool, default False
-        Unpickle whatever the file holds (``torch.load(weights_only=False)``), for
-        old checkpoints of your own that hold Python objects. Unpickling can run any
-        code the file's author wrote: never for files you did not make.
 
     Raises
     ------
@@ -97,13 +93,13 @@ def read_checkpoint(path: str | os.PathLike, allow_pickle: bool = False) -> dict
     if not path.is_file():
         raise SpiralArmsError(f"{path}: no such checkpoint file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
         text = first_line(exc)
         if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
             raise SpiralArmsError(
                 f"{path}: refused: it holds Python objects beyond tensors and plain values, and "
-                "unpickling them could run code; if you made this file yourself, pass --allow-pickle"
+                "unpickling them could run code; re-save its state_dict and hyper_parameters as plain values"
             ) from None
         raise SpiralArmsError(f"{path}: not a readable checkpoint ({text})") from None
 
@@ -138,8 +134,8 @@ def _module_from(card: ModelCard, state: dict[str, torch.Tensor], source: str) -
     return module.eval()
 
 
-def _load_checkpoint(path: Path, given: str, allow_pickle: bool = False) -> LoadedModel:
-    checkpoint = read_checkpoint(path, allow_pickle=allow_pickle)
+def _load_checkpoint(path: Path, given: str) -> LoadedModel:
+    checkpoint = read_checkpoint(path)
     card = card_of_checkpoint(checkpoint, source=str(path))
     state = {k[len("model.") :]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith("model.")}
     module = _module_from(card, state, str(path))
@@ -191,7 +187,7 @@ def _hub_folder(name: str) -> Path:
         ) from None
 
 
-def load_model(source: str | os.PathLike, *, allow_pickle: bool = False) -> LoadedModel:
+def load_model(source: str | os.PathLike) -> LoadedModel:
     """Load a trained classifier from a checkpoint, run folder, exported folder or the hub.
 
     Parameters
@@ -199,9 +195,6 @@ def load_model(source: str | os.PathLike, *, allow_pickle: bool = False) -> Load
     source : str or path-like
         A ``.ckpt`` file, a run folder, an exported model folder, or
         ``hf-hub:owner/name[@revision]``.
-    allow_pickle : bool, default False
-        Let a checkpoint unpickle Python objects (see :func:`read_checkpoint`); only
-        for files you made yourself.
 
     Returns
     -------
@@ -225,13 +218,13 @@ def load_model(source: str | os.PathLike, *, allow_pickle: bool = False) -> Load
             return _load_export(path, given)
         best = RunFolder(path).best_checkpoint
         if best.is_file():
-            return _load_checkpoint(best, given, allow_pickle)
+            return _load_checkpoint(best, given)
         raise SpiralArmsError(
             f"{path}: neither a run folder (checkpoints/best.ckpt) nor an exported model ({MODEL_FILE}, {CONFIG_FILE})"
         )
     if not path.exists():
         raise SpiralArmsError(f"{path}: no such checkpoint, run folder or model folder")
-    return _load_checkpoint(path, given, allow_pickle)
+    return _load_checkpoint(path, given)
 
 
 def load_classifier(source: str | os.PathLike, map_location: str | torch.device = "cpu"):
