@@ -9,6 +9,7 @@ from scipy import stats
 
 from spiralarms.errors import SpiralArmsError
 from spiralarms.science.statistics import (
+    PAPER_TABLE4,
     TABLE4_CLASSES,
     TABLE4_COLUMNS,
     compare_to_whole_sample,
@@ -22,24 +23,6 @@ SAMPLE = np.array([10.9, 11.3, 10.7, 11.8, 11.1])
 OTHERS = np.array([10.2, 10.5, 9.8, 10.9, 10.1, 10.4, 11.0, 9.9])
 WHOLE = np.concatenate([SAMPLE, OTHERS])
 
-#: The paper's Table 4: (source, m, n, KS statistic, KS p, t statistic, t p). N = 11291.
-PAPER_TABLE4 = [
-    ("Label", "1", 161, 0.1196, 0.0194, 2.4429, 0.0146),
-    ("Label", "2", 10290, 0.0021, 1.0000, -0.1116, 0.9111),
-    ("Label", "3", 290, 0.0644, 0.1825, -0.3531, 0.7240),
-    ("Label", "4,5+", 54, 0.0610, 0.9807, 0.0946, 0.9247),
-    ("Label", "?", 496, 0.0262, 0.9853, -0.4439, 0.6571),
-    ("B0", "1", 581, 0.0322, 0.6209, -0.0263, 0.9790),
-    ("B0", "2", 8477, 0.0036, 1.0000, -0.4447, 0.6565),
-    ("B0", "3", 1287, 0.0198, 0.7460, 0.7917, 0.4285),
-    ("B0", "4,5+", 44, 0.1078, 0.6467, -0.1826, 0.8551),
-    ("B0", "?", 902, 0.0263, 0.5990, 0.8407, 0.4005),
-    ("V2M", "1", 641, 0.0190, 0.9773, 0.2750, 0.7834),
-    ("V2M", "2", 7895, 0.0040, 1.0000, -0.4901, 0.6241),
-    ("V2M", "3", 1590, 0.0218, 0.5173, 0.1611, 0.8721),
-    ("V2M", "4,5+", 62, 0.0628, 0.9547, 0.3180, 0.7505),
-    ("V2M", "?", 1103, 0.0317, 0.2597, 1.1671, 0.2432),
-]
 PAPER_N = 11291
 
 
@@ -122,7 +105,7 @@ def test_every_paper_t_row_fits_student_two_sided(row):
 def test_table4_counts_each_class_with_the_papers_sample_sizes():
     """table4 on a sample shaped like the paper's: its n column gives back the paper's sizes."""
     rng = np.random.default_rng(11)
-    for source in ("Label", "B0", "V2M"):
+    for source in ("labels", "B0", "V2M"):
         rows = [r for r in PAPER_TABLE4 if r[0] == source]
         classes = np.concatenate([np.full(r[2], r[1]) for r in rows])
         rng.shuffle(classes)
