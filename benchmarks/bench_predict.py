@@ -29,8 +29,8 @@ It prints:
    measured) and of 10^3 and 10^4 real cutouts: flat within 10 % is the goal.
 
 ``--quick`` runs every step on 16 cutouts with timm's tiny ``test_efficientnet`` (random
-weights) at 64 px, and small catalogues for the memory runs: it checks that the
-benchmark runs, its numbers mean nothing.
+weights) at 64 px, and only the missing-file memory pair, on small catalogues: it
+checks that the benchmark runs, its numbers mean nothing.
 
 On a GPU it also reports images/s for B0 at 224 px in bf16 (the public timm
 figures for the bare model on recent single GPUs are 8,000 to 17,000 images/s).
@@ -107,6 +107,13 @@ def real_files(n: int) -> list[str]:
     return [files[i % len(files)] for i in range(n)]
 
 
+def prediction_module(checkpoint: Path, *, fold: bool):
+    """The network as the engine runs it: loaded from the checkpoint, batch norms folded or not."""
+    from spiralarms.models.loading import load_model
+
+    return load_model(checkpoint).module.configure_prediction(fold_batch_norm=fold)
+
+
 def make_checkpoint(folder: Path, backbone: str = BACKBONE, crop: int = CROP) -> Path:
     """A B0 classifier (random weights; speed does not depend on them) saved as a checkpoint."""
     from spiralarms.models.backbones import build_classifier
@@ -134,7 +141,7 @@ def bench_decoders(files: list[str]) -> dict[str, float]:
 
     from spiralarms.data.images import _torchvision_jpeg
 
-    data = [open(f, "rb").read() for f in files]
+    data = [Path(f).read_bytes() for f in files]
     decode = _torchvision_jpeg()
     torch.set_num_threads(1)
 
@@ -174,16 +181,17 @@ def decoded(files: list[str], crop: int = CROP) -> torch.Tensor:
     return torch.stack([center_crop(read_cutout(f), crop).contiguous() for f in files])
 
 
-def bare_forward(module, images: torch.Tensor, *, channels_last: bool, precision: str, device: str) -> float:
+def bare_forward(module, images: torch.Tensor, *, channels_last: bool, precision: str, device: str,
+                 repeat: int = 1) -> float:
     """Images/s of the network alone on decoded uint8 crops (scaled to [0, 1] on the device)."""
     net = module.model.to(device).eval()
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     dtype = torch.bfloat16 if precision.startswith("bf16") else None
 
-    def run():
+    def run(stop: int = len(images)):
         with torch.inference_mode(), torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
-            for i in range(0, len(images), BATCH):
+            for i in range(0, stop, BATCH):
                 x = images[i : i + BATCH].to(device).float() * (1 / 255)
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
@@ -191,8 +199,8 @@ def bare_forward(module, images: torch.Tensor, *, channels_last: bool, precision
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    run()  # warm up
-    result = rate(len(images), run, 2)
+    run(min(len(images), 2 * BATCH))  # warm up
+    result = rate(len(images), run, repeat)
     net.to(memory_format=torch.contiguous_format)
     return result
 
@@ -235,7 +243,7 @@ def zoobot(python: str, files: list[str], folder: Path, workers: int) -> float |
     script = folder / "zoobot_predict.py"
     script.write_text(ZOOBOT_SCRIPT)
     run = subprocess.run([python, str(script), str(catalog), str(folder / "zoobot-out.csv"), str(BATCH), str(workers)],
-                         capture_output=True, text=True)
+                         check=False, capture_output=True, text=True)
     if run.returncode != 0:
         print(f"  zoobot failed: {run.stderr.strip().splitlines()[-1] if run.stderr.strip() else run.returncode}")
         return None
@@ -258,7 +266,7 @@ def peak_memory(checkpoint: Path, folder: Path, name: str, files: list[str]) -> 
     catalog = folder / f"{name}.parquet"
     pd.DataFrame({"id": np.arange(len(files)).astype(str), "file": files}).to_parquet(catalog)
     run = subprocess.run([sys.executable, "-c", CHILD, str(checkpoint), str(catalog), str(folder / f"{name}-out.parquet")],
-                         capture_output=True, text=True)
+                         check=False, capture_output=True, text=True)
     if run.returncode != 0:
         raise SystemExit(f"memory run {name} failed: {run.stderr.strip()[-500:]}")
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -273,8 +281,10 @@ def main() -> None:
     if not (REAL / "index.csv").is_file():
         raise SystemExit(f"the real cutouts are not at {REAL}")
     n = args.images or (16 if args.quick else 1200)
-    memory_sizes = {"missing": (10**2, 10**3) if args.quick else (10**4, 10**6),
-                    "real": (8, 16) if args.quick else (10**3, 10**4)}
+    # Each memory run is a fresh process (importing Lightning alone takes seconds), so
+    # the smoke run measures the missing-file pair only.
+    memory_sizes = ({"missing": (10**2, 10**3)} if args.quick
+                    else {"missing": (10**4, 10**6), "real": (10**3, 10**4)})
     backbone, crop = ("test_efficientnet", 64) if args.quick else (BACKBONE, CROP)
     print(f"bench_predict: {machine()}; {time.strftime('%Y-%m-%d')}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -282,9 +292,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         checkpoint = make_checkpoint(folder, backbone, crop)
-        from spiralarms.models.loading import load_model
-
-        module = load_model(checkpoint).module
+        module = prediction_module(checkpoint, fold=False)
+        folded = prediction_module(checkpoint, fold=True)
 
         print(f"\n1. JPEG decoders, one thread, {min(n, 600)} real 424 px cutouts (images/s)")
         decoders = bench_decoders(files[: min(n, 600)])
@@ -293,24 +302,32 @@ def main() -> None:
             print(f"  {name:24s} {value:8.0f}   x{value / base:.2f} vs Pillow")
 
         images = decoded(files, crop)
-        print(f"\n2. bare forward, {backbone} + head, RGB {crop} px, batch {BATCH}, {device} (images/s)")
-        default = bare_forward(module, images, channels_last=False, precision="32", device=device)
-        channels_last = bare_forward(module, images, channels_last=True, precision="32", device=device)
+        repeat = 2 if n <= 400 else 1
+        print(f"\n2. bare forward, {backbone} + head, RGB {crop} px, batch {BATCH}, {device}, {n} cutouts (images/s)")
+        default = bare_forward(module, images, channels_last=False, precision="32", device=device, repeat=repeat)
+        channels_last = bare_forward(module, images, channels_last=True, precision="32", device=device, repeat=repeat)
+        fused = bare_forward(folded, images, channels_last=True, precision="32", device=device, repeat=repeat)
+        with torch.inference_mode():
+            x = images[:BATCH].float() * (1 / 255)
+            fold_diff = float((torch.softmax(module.model(x), 1) - torch.softmax(folded.model(x), 1)).abs().max())
         print(f"  default layout, fp32     {default:8.1f}")
-        print(f"  channels_last, fp32      {channels_last:8.1f}   x{channels_last / default:.2f}")
+        print(f"  channels_last, fp32      {channels_last:8.1f}   x{channels_last / default:.2f} vs default layout")
+        print(f"  + batch norms folded     {fused:8.1f}   x{fused / channels_last:.2f} vs channels_last, "
+              f"x{fused / default:.2f} vs default; max |dp| = {fold_diff:.1e}")
         # Without native bf16 (AVX512-BF16, AMX) torch emulates it, many times slower than
         # fp32: not worth timing, and not offered; the accuracy check still runs.
         native_bf16 = device == "cuda" or any(f in cpu_flags() for f in ("avx512_bf16", "amx_bf16"))
-        bf16 = bare_forward(module, images, channels_last=True, precision="bf16", device=device) if native_bf16 else None
+        bf16 = (bare_forward(folded, images, channels_last=True, precision="bf16", device=device, repeat=repeat)
+                if native_bf16 else None)
         diff, agree = bf16_agreement(images[:64], device)
-        timing = (f"{bf16:8.1f}   x{bf16 / channels_last:.2f} vs fp32" if bf16 is not None
+        timing = (f"{bf16:8.1f}   x{bf16 / fused:.2f} vs fp32" if bf16 is not None
                   else "     n/a   (no native bf16 on this CPU: emulated, not timed)")
-        print(f"  channels_last, bf16      {timing}; "
+        print(f"  folded, bf16             {timing}; "
               f"ImageNet Lite0 on 64 cutouts: max |p_bf16 - p_fp32| = {diff:.4f}, top-1 agrees {100 * agree:.1f} %")
 
         precision = "bf16-mixed" if device == "cuda" else "32-true"
-        bare = bf16 if device == "cuda" and bf16 is not None else channels_last
-        print(f"\n3. end to end on {n} real cutouts ({precision}, channels_last, default workers)")
+        bare = bf16 if device == "cuda" and bf16 is not None else fused
+        print(f"\n3. end to end on {n} real cutouts ({precision}, channels_last, batch norms folded, default workers)")
         folder_in = folder / "cutouts.parquet"
         pd.DataFrame({"id": [str(i) for i in range(n)], "file": files}).to_parquet(folder_in)
         ours = engine(checkpoint, folder_in, folder / "ours.parquet", precision=precision)

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = sorted(p.stem for p in (ROOT / "benchmarks").glob("bench_*.py"))
+#: Benchmarks whose --quick run a test elsewhere makes, with stronger checks of what it prints.
+SMOKE_RUN_ELSEWHERE = {"bench_realism": "tests/test_synthetic.py::test_bench_realism_quick_run"}
+BENCHMARKS = sorted(p.stem for p in (ROOT / "benchmarks").glob("bench_*.py") if p.stem not in SMOKE_RUN_ELSEWHERE)
 CUTOUTS = ROOT.parent / "shared" / "data" / "sdss-gz-cutouts" / "index.csv"
 
 #: Extra arguments of each benchmark's smoke run (an output folder is added where it takes one).
@@ -29,7 +31,7 @@ KEY_LINE = {
     "bench_cache_accuracy": r"^\s+cached 2 \|\s+1 \| \d\.\d{3} ± nan",
     "bench_embedding_cache": r"^speed-up\s+[\d.]+ x per epoch",
     "bench_faults": r"^\| \*\*all\*\* \| \d+ \| \d+ \|",
-    "bench_predict": r"^\s+real\s+growth 8 -> 16 rows: [+-][\d.]+ %",
+    "bench_predict": r"^\s+missing\s+growth 100 -> 1,000 rows: [+-][\d.]+ %",
     "bench_recipes": r"^beats the paper's recipe on m=4 F1 and macro F1: ",
     "bench_store": r"^\s+dataset item \(float tensor\)\s+[\d.]+\s+[\d.]+\s+[\d.]+x$",
     "bench_synth": r"^sdss / crisp, render \+ JPEG: [\d.]+$",
@@ -56,3 +58,10 @@ def test_benchmark_quick_run_prints_its_result(name, tmp_path):
     run = subprocess.run(command, check=False, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, f"{name} --quick exited {run.returncode}:\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}"
     assert re.search(KEY_LINE[name], run.stdout, flags=re.MULTILINE), f"{name} printed no result:\n{run.stdout[-3000:]}"
+
+
+@pytest.mark.parametrize("name", sorted(SMOKE_RUN_ELSEWHERE))
+def test_a_benchmark_left_out_here_is_smoke_run_by_the_test_named(name):
+    file, function = SMOKE_RUN_ELSEWHERE[name].split("::")
+    source = (ROOT / file).read_text(encoding="utf-8")
+    assert f"def {function}(" in source and f"{name}.py" in source and '"--quick"' in source

@@ -217,7 +217,9 @@ class ArmClassifierModule(L.LightningModule):
         params = [p for p in self.parameters() if p.requires_grad]
         return torch.optim.Adam(params, lr=self.lr, eps=ADAM_EPS)
 
-    def configure_prediction(self, *, tta: int = 1, channels_last: bool = False) -> "ArmClassifierModule":
+    def configure_prediction(
+        self, *, tta: int = 1, channels_last: bool = False, fold_batch_norm: bool = False
+    ) -> "ArmClassifierModule":
         """Set how :meth:`predict_step` runs; return ``self``.
 
         Parameters
@@ -227,11 +229,21 @@ class ArmClassifierModule(L.LightningModule):
             each image (1 = off, the paper's setting; up to 8), run as one batch.
         channels_last : bool, default False
             Convert the network and its inputs to channels-last memory layout.
+        fold_batch_norm : bool, default False
+            Fold the backbone's batch norms into the convolutions before them
+            (:func:`~spiralarms.models.fusion.fold_batch_norms`): same probabilities
+            to float rounding, faster. The network is changed in place and no longer
+            trains as before; use it on a module loaded for prediction.
         """
         if isinstance(tta, bool) or not isinstance(tta, int) or not 1 <= tta <= 8:
             raise SpiralArmsError(f"tta must be an integer from 1 to 8, got {tta!r}")
         self.tta = tta
         self.channels_last = bool(channels_last)
+        if fold_batch_norm:
+            from spiralarms.models.fusion import fold_batch_norms
+
+            self.eval()
+            fold_batch_norms(self.model)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         return self

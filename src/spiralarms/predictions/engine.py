@@ -22,6 +22,7 @@ Steps of a run:
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 import warnings
@@ -76,6 +77,9 @@ class PredictionSettings(Settings):
         on a CPU.
     channels_last : bool
         Channels-last memory layout for the network and its inputs.
+    fold_batch_norm : bool
+        Fold batch norms into the convolutions before them (same probabilities to
+        float rounding; about 1.2x faster for EfficientNet-B0 on a CPU).
     compile : bool
         ``torch.compile`` the network first (slow to start; pays off on long runs).
     decoder : {"auto", "torchvision", "pillow", "nvjpeg"}
@@ -101,6 +105,7 @@ class PredictionSettings(Settings):
     strategy: str = "auto"
     precision: str | None = None
     channels_last: bool = True
+    fold_batch_norm: bool = True
     compile: bool = False
     decoder: Literal["auto", "torchvision", "pillow", "nvjpeg"] = "auto"
     recursive: bool = False
@@ -396,7 +401,11 @@ def predict(
     card = loaded.card
     crop, grey = _pre_processing(card, settings)
     precision = resolve_precision(settings.accelerator, settings.precision)
-    module = loaded.module.configure_prediction(tta=settings.tta, channels_last=settings.channels_last)
+    if settings.fold_batch_norm and isinstance(model, LoadedModel):
+        loaded = replace(loaded, module=copy.deepcopy(loaded.module))  # the caller's module stays trainable
+    module = loaded.module.configure_prediction(
+        tta=settings.tta, channels_last=settings.channels_last, fold_batch_norm=settings.fold_batch_norm
+    )
     if settings.compile:
         module.model = torch.compile(module.model)
     identity = RunIdentity(

@@ -41,6 +41,7 @@ from torch.utils.data import DataLoader, Dataset
 from spiralarms.errors import SpiralArmsError
 from spiralarms.io.atomic import save_tensors
 from spiralarms.models.classifier import ArmClassifier
+from spiralarms.models.fusion import inference_copy
 from spiralarms.training.sampling import SeededAugmentation
 
 __all__ = [
@@ -174,7 +175,8 @@ def embed_dataset(
     ----------
     model : ArmClassifier
         Its :meth:`~spiralarms.models.classifier.ArmClassifier.embed` is used, in
-        eval mode; the model's mode and device are restored afterwards.
+        eval mode, on a copy made for inference
+        (:func:`~spiralarms.models.fusion.inference_copy`); the model is unchanged.
     dataset : Dataset
         ``(image, label)`` items, images ``(C, H, W)`` in [0, 1].
     batch_size, num_workers : int
@@ -193,18 +195,17 @@ def embed_dataset(
     """
     original_device = next(model.parameters()).device
     device = torch.device(device) if device is not None else original_device
-    was_training = model.training
-    model.eval().to(device)
+    # A folded, channels-last copy gives the same features to float rounding, about
+    # twice as fast on a CPU; the model itself (and its fingerprint) stays as it is.
+    net = inference_copy(model).to(device)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     chunks, labels = [], []
-    try:
-        for images, targets in loader:
-            chunks.append(model.embed(images.to(device, non_blocking=True)).float().cpu())
-            labels.append(torch.as_tensor(targets, dtype=torch.long))
-            if progress is not None:
-                progress.update(len(targets))
-    finally:
-        model.to(original_device).train(was_training)
+    for images, targets in loader:
+        x = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        chunks.append(net.embed(x).float().cpu())
+        labels.append(torch.as_tensor(targets, dtype=torch.long))
+        if progress is not None:
+            progress.update(len(targets))
     if not chunks:
         return torch.empty(0, model.backbone.num_features), torch.empty(0, dtype=torch.long)
     return torch.cat(chunks), torch.cat(labels)
