@@ -518,6 +518,15 @@ def test_same_seed_same_bytes_and_galaxies_independent_of_n(tmp_path):
     assert len(larger) == 12
 
 
+def test_rendering_in_several_processes_writes_the_same_files(tmp_path):
+    one = synthesize_dataset(tmp_path / "one", 3, seed=5, size=64, progress=False, workers=1, write_masks=True)
+    two = synthesize_dataset(tmp_path / "two", 3, seed=5, size=64, progress=False, workers=2, write_masks=True)
+    pd.testing.assert_frame_equal(one, two)
+    files = _files(tmp_path / "one")
+    assert files == _files(tmp_path / "two") and len(files) == 2 * 18 + 1
+    assert not [p for p in (tmp_path / "two").rglob("*") if ".tmp" in p.name]
+
+
 # ------------------------------------------------------------------------ validation
 
 
@@ -527,6 +536,7 @@ def test_same_seed_same_bytes_and_galaxies_independent_of_n(tmp_path):
         ({"n_per_class": 0}, "n_per_class"),
         ({"n_per_class": 1, "size": 16}, "size"),
         ({"n_per_class": 1, "seed": -1}, "seed"),
+        ({"n_per_class": 1, "workers": 0}, "workers"),
     ],
 )
 def test_synthesize_dataset_validates_inputs(tmp_path, kwargs, message):

@@ -25,6 +25,7 @@ def synth(
     preset: Annotated[
         Optional[str], typer.Option(help="Renderer preset: crisp (the default) or sdss (fitted to SDSS cutouts); docs/synthetic.md.")
     ] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Processes that render (default: one per core, up to 8); the files do not depend on it.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Render synthetic spiral galaxies with a known arm number, in the GZ2 schema."""
@@ -32,7 +33,8 @@ def synth(
     from spiralarms.data.synthetic import synthesize_dataset
 
     catalog = synthesize_dataset(
-        out, n_per_class=n_per_class, seed=seed, size=size, write_masks=masks, progress=not json_out, preset=preset
+        out, n_per_class=n_per_class, seed=seed, size=size, write_masks=masks, progress=not json_out, preset=preset,
+        workers=workers,
     )
     counts = catalog["true_class"].value_counts().reindex(arm_classes(), fill_value=0)
     if json_out:

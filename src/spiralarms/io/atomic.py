@@ -18,7 +18,7 @@ from typing import Any
 
 from spiralarms.errors import SpiralArmsError, first_line
 
-__all__ = ["atomic_dir", "atomic_path", "write_json", "write_text", "disk_error", "save_tensors"]
+__all__ = ["atomic_dir", "atomic_path", "write_bytes", "write_json", "write_text", "disk_error", "save_tensors"]
 
 
 def disk_error(path: str | os.PathLike, exc: OSError) -> SpiralArmsError:
@@ -117,6 +117,14 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> Path:
+    """Write a file's bytes atomically; return its path (``fsync`` as :func:`atomic_path`)."""
+    path = Path(path)
+    with atomic_path(path, fsync=fsync) as tmp:
+        tmp.write_bytes(data)
+    return path
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,7 @@ from spiralarms.data.synthetic.parameters import (
 from spiralarms.data.synthetic.render import render_galaxy
 from spiralarms.data.synthetic.votes import simulate_gz2_votes
 from spiralarms.errors import SpiralArmsError
+from spiralarms.io.atomic import write_bytes
 
 #: First synthetic ``dr7objid``; galaxy ``i`` gets ``SYNTHETIC_ID_BASE + i``.
 SYNTHETIC_ID_BASE = 587_700_000_000_000_000
@@ -108,6 +112,7 @@ def synthesize_dataset(
     write_masks: bool = False,
     progress: bool = True,
     preset: str | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Render a synthetic data set: JPEG cutouts and a GZ2-schema catalogue.
 
@@ -135,6 +140,9 @@ def synthesize_dataset(
     preset : str, optional
         Renderer preset (:data:`~spiralarms.data.synthetic.PRESETS`); default
         :data:`~spiralarms.data.synthetic.DEFAULT_PRESET` (``crisp``).
+    workers : int, optional
+        Processes that render; default one per core (up to 8), one for fewer than 64
+        galaxies. The files do not depend on it.
 
     Returns
     -------
@@ -150,7 +158,6 @@ def synthesize_dataset(
         If ``n_per_class < 1``, ``seed < 0``, ``size < 32``, the preset is unknown or
         ``out`` is a file.
     """
-    from PIL import Image
     from spiralarms.logs import progress_bar
 
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
@@ -158,6 +165,8 @@ def synthesize_dataset(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise SpiralArmsError(f"seed {seed!r}: give a non-negative integer")
     size = _check_size(size)
+    n_total = int(n_per_class) * len(ARM_CLASSES)
+    workers = _synthesis_workers(workers, n_total)
     quality = get_preset(preset).jpeg_quality
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -168,25 +177,48 @@ def synthesize_dataset(
     if write_masks:
         mask_dir.mkdir(exist_ok=True)
 
-    rows = []
-    n_total = int(n_per_class) * len(ARM_CLASSES)
-    for index in progress_bar(range(n_total), enabled=progress, desc="synth", unit="img"):
-        _, image, masks, row = make_galaxy(index, seed=int(seed), size=size, preset=preset)
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-        _write_whole(out / str(row["file"]), buffer.getvalue())
-        if write_masks:
-            buffer = io.BytesIO()
-            np.savez_compressed(buffer, **masks.as_dict())
-            _write_whole(mask_dir / f"{row[GZ2_ID]}.npz", buffer.getvalue())
-        rows.append(row)
+    render = partial(_render_and_write, out=out, seed=int(seed), size=size, preset=preset, quality=quality,
+                     mask_dir=mask_dir if write_masks else None)
+    bar = progress_bar(total=n_total, enabled=progress, desc="synth", unit="img")
+    if workers == 1:
+        rows = [_advance(bar, render(index)) for index in range(n_total)]
+    else:
+        # Each galaxy has its own generator, so the bytes do not depend on the workers.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            rows = [_advance(bar, row) for row in pool.map(render, range(n_total), chunksize=8)]
+    bar.close()
     catalog = pd.DataFrame(rows)
-    _write_whole(out / "catalog.csv", catalog.to_csv(index=False).encode())
+    write_bytes(out / "catalog.csv", catalog.to_csv(index=False).encode())
     return catalog
 
 
-def _write_whole(path: Path, data: bytes) -> None:
-    """Write a file under a temporary name and rename it when whole."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def _synthesis_workers(workers: int | None, n_total: int) -> int:
+    """Processes that render: as given, else one per core (up to 8), one for a handful of galaxies."""
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+            raise SpiralArmsError(f"workers {workers!r}: give an integer >= 1")
+        return int(workers)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if n_total < 64 else max(1, min(cores, 8))
+
+
+def _advance(bar, row: dict) -> dict:
+    bar.update(1)
+    return row
+
+
+def _render_and_write(index: int, *, out: Path, seed: int, size: int, preset: str | None, quality: int,
+                      mask_dir: Path | None) -> dict:
+    """Render galaxy ``index``, write its JPEG (and masks) whole; return its catalogue row."""
+    from PIL import Image
+
+    _, image, masks, row = make_galaxy(index, seed=seed, size=size, preset=preset)
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    # No fsync per image: the catalogue, written last with fsync, is what marks a set whole.
+    write_bytes(out / str(row["file"]), buffer.getvalue(), fsync=False)
+    if mask_dir is not None:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **masks.as_dict())
+        write_bytes(mask_dir / f"{row[GZ2_ID]}.npz", buffer.getvalue(), fsync=False)
+    return row
