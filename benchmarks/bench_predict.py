@@ -2,7 +2,7 @@
 
 One command, every number measured side by side in this run on this machine::
 
-    python benchmarks/bench_predict.py            # about 10 minutes on 2 CPU cores
+    python benchmarks/bench_predict.py            # about 15 minutes on 2 CPU cores
     python benchmarks/bench_predict.py --quick    # a smoke run (CI): small sizes, tiny random model
 
 It prints:
@@ -11,18 +11,23 @@ It prints:
    CPU, and nvJPEG batched on the GPU when there is one; the fastest is what
    ``--decoder auto`` uses.
 2. The bare forward pass of timm ``efficientnet_b0`` with the paper's head (RGB, 224
-   px, batch 16) in the default and channels-last layouts, and bf16 autocast against
-   fp32 (speed, largest probability difference, label agreement).
+   px, batch 16) in the default and channels-last layouts, with the batch norms folded
+   into the convolutions (the engine's default), and bf16 autocast against fp32
+   (speed, largest probability difference, label agreement).
 3. End to end: ``spiralarms.predict`` on the real cutouts (decode, crop, forward,
    Parquet) against the bare forward of the same model, layout and precision on the
-   same, already decoded images (goal >= 0.9).
+   same, already decoded images (goal >= 0.9). Steps 3 and 4 alternate their runs in
+   three rounds and keep each one's best, as ``timeit`` does on a noisy machine.
 4. Against Zoobot 2.9 ``predict_on_catalog.predict`` on the same cutouts, same
    architecture, batch size and workers (goal >= 2x). Zoobot is not a dependency: it
    runs in its own virtual environment, given by ``--zoobot-python`` or the
    ``ZOOBOT_PYTHON`` variable; make one with::
 
        python -m venv ../venvs/zoobot
-       ../venvs/zoobot/bin/pip install torch==2.14.1 torchvision==0.29.1 zoobot==2.9.0
+       ../venvs/zoobot/bin/pip install torch==2.14.1 torchvision==0.29.1 zoobot==2.9.0 lightning
+
+   (Zoobot 2.9 imports ``lightning`` but its requirements name only ``pytorch-lightning``.)
+   ``../venvs/zoobot`` beside the project is found without the option.
 
 5. Peak memory of whole prediction runs (in their own processes) on catalogues of
    10^4 and 10^6 rows whose files are missing (so only the input and output paths are
@@ -342,8 +347,8 @@ def main() -> None:
             python = str(Path(__file__).resolve().parents[2] / "venvs" / "zoobot" / "bin" / "python")
         run_zoobot = bool(python) and not args.quick
         # A shared machine's speed drifts by 10 % from minute to minute: the three runs
-        # alternate, twice, and each keeps its best round.
-        rounds = 1 if args.quick else 2
+        # alternate, three times, and each keeps its best round.
+        rounds = 1 if args.quick else 3
         folder_in = folder / "cutouts.parquet"
         pd.DataFrame({"id": [str(i) for i in range(n)], "file": files}).to_parquet(folder_in)
         bare, ours, theirs = 0.0, 0.0, 0.0
