@@ -658,3 +658,26 @@ def test_bench_realism_quick_run(tmp_path, capsys):
     assert json.loads((tmp_path / "realism.json").read_text())["default_preset"] == DEFAULT_PRESET
     with Image.open(tmp_path / "figure.jpg") as figure:
         assert figure.format == "JPEG"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_parallel_synthesis_at_once_and_leaves_no_partial_file(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "galaxies"
+    command = [sys.executable, "-m", "spiralarms", "synth", str(out), "--n-per-class", "300", "--workers", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(list((out / "images").glob("*.jpg"))) < 12 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert process.poll() is None, "the synthesis ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)  # the workers are terminated, not waited for
+    assert process.returncode != 0 and "Traceback" not in stderr
+    assert "interrupted" in stderr
+    assert not (out / "catalog.csv").exists()  # the catalogue marks a set whole
+    assert not [p.name for p in out.rglob("*") if ".tmp" in p.name]
+    assert len(list((out / "images").glob("*.jpg"))) < 1800

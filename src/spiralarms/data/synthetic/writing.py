@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import signal
 from functools import partial
 from pathlib import Path
 
@@ -182,11 +182,17 @@ def synthesize_dataset(
     bar = progress_bar(total=n_total, enabled=progress, desc="synth", unit="img")
     if workers == 1:
         rows = [_advance(bar, render(index)) for index in range(n_total)]
+        bar.close()
     else:
         # Each galaxy has its own generator, so the bytes do not depend on the workers.
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            rows = [_advance(bar, row) for row in pool.map(render, range(n_total), chunksize=8)]
-    bar.close()
+        # multiprocessing.Pool rather than concurrent.futures: leaving its block on an
+        # interruption terminates the workers at once (they ignore Ctrl-C themselves).
+        context = multiprocessing.get_context("spawn")
+        try:
+            with context.Pool(workers, initializer=_worker_signals) as pool:
+                rows = [_advance(bar, row) for row in pool.imap(render, range(n_total), chunksize=8)]
+        finally:
+            bar.close()
     catalog = pd.DataFrame(rows)
     write_bytes(out / "catalog.csv", catalog.to_csv(index=False).encode())
     return catalog
@@ -200,6 +206,16 @@ def _synthesis_workers(workers: int | None, n_total: int) -> int:
         return int(workers)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return 1 if n_total < 64 else max(1, min(cores, 8))
+
+
+def _worker_signals() -> None:
+    """Ctrl-C is the parent's to handle; termination exits cleanly (no temporary file left)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_term)
+
+
+def _exit_on_term(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _advance(bar, row: dict) -> dict:
