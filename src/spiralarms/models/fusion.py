@@ -14,6 +14,8 @@ returns a ``GraphModule`` instead of the model, which loses its attributes.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.fx
 from torch import nn
@@ -115,8 +117,6 @@ def inference_copy(model: nn.Module, *, channels_last: bool = True, fold_batch_n
     nn.Module
         Gives the same outputs as ``model`` in eval mode, to float rounding.
     """
-    import copy
-
     net = copy.deepcopy(model).eval()
     if fold_batch_norm:
         fold_batch_norms(net)

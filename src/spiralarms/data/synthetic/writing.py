@@ -179,20 +179,15 @@ def synthesize_dataset(
 
     render = partial(_render_and_write, out=out, seed=int(seed), size=size, preset=preset, quality=quality,
                      mask_dir=mask_dir if write_masks else None)
-    bar = progress_bar(total=n_total, enabled=progress, desc="synth", unit="img")
+    bar = partial(progress_bar, total=n_total, enabled=progress, desc="synth", unit="img")
     if workers == 1:
-        rows = [_advance(bar, render(index)) for index in range(n_total)]
-        bar.close()
+        rows = list(bar(map(render, range(n_total))))
     else:
         # Each galaxy has its own generator, so the bytes do not depend on the workers.
         # multiprocessing.Pool rather than concurrent.futures: leaving its block on an
         # interruption terminates the workers at once (they ignore Ctrl-C themselves).
-        context = multiprocessing.get_context("spawn")
-        try:
-            with context.Pool(workers, initializer=_worker_signals) as pool:
-                rows = [_advance(bar, row) for row in pool.imap(render, range(n_total), chunksize=8)]
-        finally:
-            bar.close()
+        with multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_signals) as pool:
+            rows = list(bar(pool.imap(render, range(n_total), chunksize=8)))
     catalog = pd.DataFrame(rows)
     write_bytes(out / "catalog.csv", catalog.to_csv(index=False).encode())
     return catalog
@@ -216,11 +211,6 @@ def _worker_signals() -> None:
 
 def _exit_on_term(signum, frame) -> None:
     raise SystemExit(128 + signum)
-
-
-def _advance(bar, row: dict) -> dict:
-    bar.update(1)
-    return row
 
 
 def _render_and_write(index: int, *, out: Path, seed: int, size: int, preset: str | None, quality: int,
