@@ -250,6 +250,37 @@ def test_flips_only_give_the_four_exact_flips() -> None:
     assert seen == {0, 1, 2, 3}
 
 
+@pytest.mark.parametrize("crop", [224, 225, 100, None])
+@pytest.mark.parametrize("grey", [False, True])
+def test_affine_over_the_crop_equals_torchvision_on_the_full_frame(crop, grey) -> None:
+    """The default augmentation interpolates the crop alone, yet gives torchvision's
+    RandomAffine -> flips -> centre crop values and draws, value for value."""
+    from torchvision.transforms import v2
+
+    from spiralarms.data.transforms import Clamp, ToGreyscale, ToTensor
+
+    image = np.random.default_rng(3).uniform(0, 1, size=(SIDE, SIDE, 3)).astype(np.float32)
+    reference = v2.Compose(
+        [ToTensor(), *([ToGreyscale()] if grey else []),
+         v2.RandomAffine(degrees=180.0, scale=(0.8, 1.2), interpolation=v2.InterpolationMode.BILINEAR, fill=0.0),
+         v2.RandomHorizontalFlip(p=0.5), v2.RandomVerticalFlip(p=0.5), *([CenterCrop(crop)] if crop else []), Clamp()]
+    )
+    fast = build_train_transform(crop=crop, grey=grey)
+    assert "AffineFlipCrop" in repr(fast)
+    for seed in range(12):  # 12 draws cover every flip combination
+        torch.manual_seed(seed)
+        expected, next_expected = reference(image), torch.rand(1)
+        torch.manual_seed(seed)
+        got, next_got = fast(image), torch.rand(1)
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+        assert torch.equal(next_got, next_expected)  # the same number of draws from the generator
+
+
+def test_affine_over_the_crop_refuses_a_crop_larger_than_the_image() -> None:
+    with pytest.raises(SpiralArmsError, match="larger than the image"):
+        build_train_transform(crop=100)(np.zeros((64, 64, 3), np.float32))
+
+
 @pytest.mark.parametrize("kwargs", [{"zoom": 1.0}, {"zoom": -0.1}, {"rotation": -5.0}, {"rotation": 200.0}])
 def test_train_transform_refuses_bad_parameters(kwargs) -> None:
     with pytest.raises(SpiralArmsError):

@@ -20,6 +20,7 @@ output; a ``DataLoader`` gives each worker its own seed.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 
@@ -43,6 +44,7 @@ __all__ = [
     "Clamp",
     "ReflectRotation",
     "ReflectZoom",
+    "AffineFlipCrop",
     "affine_reflect",
     "GREY_METHODS",
 ]
@@ -331,6 +333,83 @@ class ReflectZoom:
         return f"ReflectZoom(zoom={self.zoom}, fill='reflect')"
 
 
+class AffineFlipCrop:
+    """Random rotation and zoom about the centre, random flips, then the centre crop.
+
+    The values and the random draws (torch's global generator, in the same order) of
+    torchvision's ``RandomAffine(degrees, scale=..., bilinear, fill=0)``, then
+    ``RandomHorizontalFlip``, ``RandomVerticalFlip`` and :class:`CenterCrop`, but
+    the affine interpolates the crop's pixels alone instead of the whole frame
+    (224 x 224 of 424 x 424: 3.6 times fewer). Hand-written because torchvision's
+    affine always renders the full frame; the grid is torchvision's, sliced to the
+    crop (flips become reversed grid columns and rows).
+
+    Parameters
+    ----------
+    degrees : float
+        Rotation uniform in [-``degrees``, ``degrees``].
+    scale : tuple of float or None
+        Zoom factor range, as ``RandomAffine``'s ``scale``; ``None``: no zoom.
+    flips : bool
+        Random horizontal and vertical flips, each with probability 1/2.
+    crop : int or None
+        Side of the centre crop; ``None`` keeps the frame.
+    """
+
+    def __init__(self, degrees: float, scale: tuple[float, float] | None, flips: bool, crop: int | None):
+        self.degrees = float(degrees)
+        self.scale = None if scale is None else (float(scale[0]), float(scale[1]))
+        self.flips = bool(flips)
+        self.crop = None if crop is None else _check_size(crop)
+
+    def _draw(self) -> tuple[float, float, bool, bool]:
+        # RandomAffine.make_params draws the angle, then the scale; then each flip draws
+        # torch.rand(1) and flips unless it is >= 0.5.
+        angle = torch.empty(1).uniform_(-self.degrees, self.degrees).item()
+        scale = torch.empty(1).uniform_(*self.scale).item() if self.scale is not None else 1.0
+        hflip = vflip = False
+        if self.flips:
+            hflip = not bool(torch.rand(1) >= 0.5)
+            vflip = not bool(torch.rand(1) >= 0.5)
+        return angle, scale, hflip, vflip
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        angle, scale, hflip, vflip = self._draw()
+        h, w = image.shape[-2:]
+        size_h, size_w = (h, w) if self.crop is None else (self.crop, self.crop)
+        if size_h > h or size_w > w:
+            raise SpiralArmsError(f"crop size {self.crop} is larger than the image ({h}x{w})")
+        top, left = int(round((h - size_h) / 2.0)), int(round((w - size_w) / 2.0))
+        # Output pixel -> input pixel about the centre: torchvision's inverse affine
+        # matrix without shear or translation.
+        rot = math.radians(angle)
+        cos, sin = math.cos(rot) / scale, math.sin(rot) / scale
+        theta = torch.tensor([[cos, sin, 0.0], [-sin, cos, 0.0]], dtype=torch.float32).reshape(1, 2, 3)
+        rows = torch.arange(top, top + size_h)
+        cols = torch.arange(left, left + size_w)
+        if vflip:
+            rows = (h - 1) - rows
+        if hflip:
+            cols = (w - 1) - cols
+        x_full = torch.linspace((1.0 - w) * 0.5, (w - 1.0) * 0.5, steps=w)
+        y_full = torch.linspace((1.0 - h) * 0.5, (h - 1.0) * 0.5, steps=h)
+        base = torch.empty(1, size_h, size_w, 3)
+        base[..., 0].copy_(x_full[cols])
+        base[..., 1].copy_(y_full[rows].unsqueeze(-1))
+        base[..., 2].fill_(1)
+        rescaled = theta.transpose(1, 2).div_(torch.tensor([0.5 * w, 0.5 * h]))
+        grid = base.view(1, size_h * size_w, 3).bmm(rescaled).view(1, size_h, size_w, 2)
+        batch = image.to(torch.float32).unsqueeze(0)
+        out = torch.nn.functional.grid_sample(batch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        # torchvision's fill blend: a sampled mask of ones, x * mask for fill 0.
+        ones = torch.ones(1, 1, h, w)
+        mask = torch.nn.functional.grid_sample(ones, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return out[0].mul_(mask[0])
+
+    def __repr__(self) -> str:
+        return f"AffineFlipCrop(degrees={self.degrees}, scale={self.scale}, flips={self.flips}, crop={self.crop})"
+
+
 def _front(grey: bool, grey_method: str) -> list[Callable]:
     steps: list[Callable] = [ToTensor()]
     if grey:
@@ -376,7 +455,9 @@ def build_train_transform(
     Default (``augment_before_crop=True``): rotation uniform in [-``rotation``,
     ``rotation``] degrees and zoom with scale uniform in [1 - ``zoom``, 1 + ``zoom``]
     are one ``RandomAffine`` about the centre of the full frame, then random
-    horizontal and vertical flips (each with probability 1/2), then the centre crop.
+    horizontal and vertical flips (each with probability 1/2), then the centre crop,
+    computed together over the crop's pixels alone by :class:`AffineFlipCrop` (the
+    same values and draws as torchvision's transforms applied to the whole frame).
     The paper applies rotation, flip, zoom in turn; a single affine gives the same
     distribution (an isotropic zoom about the centre commutes with rotations and
     flips, and a flip turns a rotation by theta into one by -theta, which is equally
@@ -435,18 +516,11 @@ def build_train_transform(
     flipping: list[Callable] = [v2.RandomHorizontalFlip(p=0.5), v2.RandomVerticalFlip(p=0.5)] if flips else []
     cropping: list[Callable] = [] if crop is None else [CenterCrop(crop)]
     steps = _front(grey, grey_method)
-    if augment_before_crop:
-        augment: list[Callable] = []
-        if rotation > 0 or zoom > 0:
-            augment.append(
-                v2.RandomAffine(
-                    degrees=float(rotation),
-                    scale=(1.0 - float(zoom), 1.0 + float(zoom)) if zoom > 0 else None,
-                    interpolation=v2.InterpolationMode.BILINEAR,
-                    fill=0.0,
-                )
-            )
-        steps += augment + flipping + cropping
+    if augment_before_crop and (rotation > 0 or zoom > 0):
+        scale = (1.0 - float(zoom), 1.0 + float(zoom)) if zoom > 0 else None
+        steps.append(AffineFlipCrop(float(rotation), scale, flips, crop))
+    elif augment_before_crop:
+        steps += flipping + cropping
     else:
         steps += cropping
         steps += [ReflectRotation(rotation)] if rotation > 0 else []
