@@ -348,7 +348,9 @@ def _cached_datamodule(
     cache = EmbeddingCache(
         model,
         cache_dir,
-        batch_size=max(64, t.batch_size),
+        # On a CPU small batches stay in cache: Lite0 embeds ~1.5x faster at 16 than
+        # at 64 (measured on this project's 2-core machine); a GPU wants large ones.
+        batch_size=16 if device.type == "cpu" else max(64, t.batch_size),
         num_workers=d.num_workers,
         device=device,
         progress=t.progress and trainer.is_global_zero,
