@@ -19,7 +19,9 @@ It prints:
    same, already decoded images (goal >= 0.9). Steps 3 and 4 alternate their runs in
    three rounds and keep each one's best, as ``timeit`` does on a noisy machine.
 4. Against Zoobot 2.9 ``predict_on_catalog.predict`` on the same cutouts, same
-   architecture, batch size and workers (goal >= 2x). Zoobot is not a dependency: it
+   architecture, batch size and workers (goal >= 2x), with and without ``--compile``
+   (``torch.compile``; its first compilation fills inductor's on-disk cache and is
+   timed apart, later runs compile from the cache within their timed run). Zoobot is not a dependency: it
    runs in its own virtual environment, given by ``--zoobot-python`` or the
    ``ZOOBOT_PYTHON`` variable; make one with::
 
@@ -351,11 +353,24 @@ def main() -> None:
         rounds = 1 if args.quick else 3
         folder_in = folder / "cutouts.parquet"
         pd.DataFrame({"id": [str(i) for i in range(n)], "file": files}).to_parquet(folder_in)
+        # --compile: the first compilation fills inductor's on-disk cache (timed here);
+        # the timed runs then compile from it, and that time is part of their rate.
+        compiled, first_compile = None, None
+        if not args.quick:
+            primer = folder / "primer.parquet"
+            pd.DataFrame({"id": [str(i) for i in range(2 * BATCH)], "file": files[: 2 * BATCH]}).to_parquet(primer)
+            start = time.perf_counter()
+            engine(checkpoint, primer, folder / "primed.parquet", precision=precision, compile=True)
+            first_compile = time.perf_counter() - start
+            compiled = 0.0
         bare, ours, theirs = 0.0, 0.0, 0.0
         for r in range(rounds):
             bare = max(bare, bare_forward(folded, images, channels_last=True, precision="bf16" if use_bf16 else "32",
                                           device=device))
             ours = max(ours, engine(checkpoint, folder_in, folder / f"ours-{r}.parquet", precision=precision))
+            if compiled is not None:
+                compiled = max(compiled, engine(checkpoint, folder_in, folder / f"compiled-{r}.parquet",
+                                                precision=precision, compile=True))
             if run_zoobot:
                 theirs = max(theirs, zoobot(python, files, folder, workers) or 0.0)
         print(f"\n3. end to end on {n} real cutouts ({precision}, channels_last, batch norms folded, "
@@ -363,6 +378,12 @@ def main() -> None:
         print(f"  spiralarms.predict       {ours:8.1f} images/s")
         print(f"  bare forward             {bare:8.1f} images/s")
         print(f"  end-to-end / bare        {ours / bare:8.2f}   (goal >= 0.9)")
+        if compiled is not None:
+            print(f"  spiralarms.predict --compile {compiled:4.1f} images/s   x{compiled / ours:.2f} vs without; "
+                  f"compiling from inductor's cache is included (the first compilation, "
+                  f"{2 * BATCH} cutouts: {first_compile:.0f} s)")
+        else:
+            print("  --compile not run: --quick")
 
         print("\n4. against Zoobot 2.9 predict_on_catalog.predict (same cutouts, model, batch, workers)")
         if args.quick:
@@ -375,6 +396,9 @@ def main() -> None:
             print(f"  zoobot                   {theirs:8.1f} images/s")
             print(f"  spiralarms               {ours:8.1f} images/s")
             print(f"  spiralarms / zoobot      {ours / theirs:8.2f}   (goal >= 2)")
+            if compiled is not None:
+                print(f"  spiralarms --compile     {compiled:8.1f} images/s")
+                print(f"  --compile / zoobot       {compiled / theirs:8.2f}   (goal >= 2)")
 
         print("\n5. peak memory of whole runs (main process, MB)")
         rows = []

@@ -107,6 +107,7 @@ class ArmClassifierModule(L.LightningModule):
         self.lr = float(lr)
         self.tta = 1
         self.channels_last = False
+        self.static_batch: int | None = None
         if loss not in LOSSES:
             raise SpiralArmsError(f"train.loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         if class_weights is not None and len(class_weights) != len(self.classes):
@@ -222,7 +223,13 @@ class ArmClassifierModule(L.LightningModule):
         return torch.optim.Adam(params, lr=self.lr, eps=ADAM_EPS, fused=fused or None)
 
     def configure_prediction(
-        self, *, tta: int = 1, channels_last: bool = False, fold_batch_norm: bool = False
+        self,
+        *,
+        tta: int = 1,
+        channels_last: bool = False,
+        fold_batch_norm: bool = False,
+        compile: bool = False,
+        batch_size: int | None = None,
     ) -> "ArmClassifierModule":
         """Set how :meth:`predict_step` runs; return ``self``.
 
@@ -238,6 +245,13 @@ class ArmClassifierModule(L.LightningModule):
             (:func:`~spiralarms.models.fusion.fold_batch_norms`): same probabilities
             to float rounding, faster. The network is changed in place and no longer
             trains as before; use it on a module loaded for prediction.
+        compile : bool, default False
+            ``torch.compile`` the network (after folding and the layout change).
+        batch_size : int, optional
+            With ``compile``: survey batches (:meth:`predict_step`) smaller than this
+            (the last one, or one with unreadable rows) are padded to it with blank
+            images whose outputs are dropped, so one compiled graph serves every batch
+            instead of a recompilation for each new size.
         """
         if isinstance(tta, bool) or not isinstance(tta, int) or not 1 <= tta <= 8:
             raise SpiralArmsError(f"tta must be an integer from 1 to 8, got {tta!r}")
@@ -250,6 +264,11 @@ class ArmClassifierModule(L.LightningModule):
             fold_batch_norms(self.model)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+            raise SpiralArmsError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if compile:
+            self.model = torch.compile(self.model)
+        self.static_batch = batch_size if compile else None
         return self
 
     @torch.no_grad()
@@ -287,6 +306,11 @@ class ArmClassifierModule(L.LightningModule):
             return self.predict_proba(x)
         ok = batch["ok"]
         probs = torch.full((len(ok), len(self.classes)), float("nan"), dtype=torch.float32, device=ok.device)
-        if len(batch["images"]):
-            probs[ok] = self.predict_proba(batch["images"])
+        images = batch["images"]
+        n = len(images)
+        if n:
+            if self.static_batch is not None and n < self.static_batch:
+                blank = images.new_zeros((self.static_batch - n, *images.shape[1:]))
+                images = torch.cat([images, blank])
+            probs[ok] = self.predict_proba(images)[:n]
         return {"index": batch["index"], "probs": probs, "error": batch["error"]}

@@ -404,10 +404,9 @@ def predict(
     if settings.fold_batch_norm and isinstance(model, LoadedModel):
         loaded = replace(loaded, module=copy.deepcopy(loaded.module))  # the caller's module stays trainable
     module = loaded.module.configure_prediction(
-        tta=settings.tta, channels_last=settings.channels_last, fold_batch_norm=settings.fold_batch_norm
+        tta=settings.tta, channels_last=settings.channels_last, fold_batch_norm=settings.fold_batch_norm,
+        compile=settings.compile, batch_size=settings.batch_size,
     )
-    if settings.compile:
-        module.model = torch.compile(module.model)
     identity = RunIdentity(
         input={},
         model={"fingerprint": loaded.fingerprint, "source": loaded.source, "backbone": card.backbone,
