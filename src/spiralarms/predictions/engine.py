@@ -81,7 +81,10 @@ class PredictionSettings(Settings):
         Fold batch norms into the convolutions before them (same probabilities to
         float rounding; about 1.2x faster for EfficientNet-B0 on a CPU).
     compile : bool
-        ``torch.compile`` the network first (slow to start; pays off on long runs).
+        ``torch.compile`` the network first; short batches are padded to
+        ``batch_size`` so that one graph serves the whole run. The first compilation
+        on a machine takes about a minute on 2 CPU cores (later ones read
+        inductor's on-disk cache in seconds); it pays off on long runs.
     decoder : {"auto", "torchvision", "pillow", "nvjpeg"}
     recursive : bool
         Descend into sub-folders of a folder input.
