@@ -17,7 +17,7 @@ __all__ = ["Accelerator", "Decoder", "Precision", "evaluate", "export", "predict
 def evaluate(
     run: Annotated[Path, typer.Argument(help="A run folder written by 'spiralarms train'.")],
     out: Annotated[Optional[Path], typer.Option(help="Where to write (default: the run folder).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 64,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per forward pass (default: 16 on a CPU, 64 on a GPU).")] = None,
     workers: Annotated[int, typer.Option(min=0, help="Image-decoding worker processes.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print metrics.json to stdout.")] = False,
 ) -> None:
@@ -77,7 +77,7 @@ def predict(
     model: Annotated[str, typer.Argument(metavar="MODEL", help="A checkpoint (.ckpt), a run folder, an exported model folder, or hf-hub:owner/name.")],
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="A folder of cutouts (JPEG, PNG, FITS), a catalogue (CSV, Parquet, FITS) with a file or id column, or a prepared store.")],
     out: Annotated[Path, typer.Option(help="Output: a .parquet or .csv file, or a folder (no table suffix) for a Parquet dataset.")],
-    batch_size: Annotated[int, typer.Option(min=1, help="Cutouts per forward pass.")] = 64,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Cutouts per forward pass (default: 16 on a CPU, 64 on a GPU).")] = None,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding worker processes (default: half the cores on a CPU, up to 8 per GPU).")] = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Rows per part file (the unit of writing and of resumption).")] = 4096,
     tta: Annotated[int, typer.Option(min=1, max=8, help="Test-time augmentation: exact rotations and flips averaged (1 = off, the paper's setting).")] = 1,

@@ -19,7 +19,7 @@ def evaluate_run(
     out_dir: str | Path | None = None,
     *,
     split: str = "val",
-    batch_size: int = 64,
+    batch_size: int | None = None,
     num_workers: int | None = None,
     progress: bool = True,
     prediction: dict | None = None,
@@ -35,8 +35,8 @@ def evaluate_run(
         Where to write; default the run folder.
     split : str, default "val"
         Which rows of ``split.csv`` to evaluate.
-    batch_size, num_workers : int
-        Prediction settings (``num_workers=None``: the engine's default).
+    batch_size, num_workers : int or None
+        Prediction settings (``None``: the engine's defaults).
     progress : bool, default True
     prediction : dict, optional
         Further :class:`~spiralarms.predictions.PredictionSettings` (``accelerator``,

@@ -55,8 +55,10 @@ class PredictionSettings(Settings):
 
     Attributes
     ----------
-    batch_size : int
-        Cutouts per forward pass.
+    batch_size : int or None
+        Cutouts per forward pass; ``None``: 16 on a CPU, 64 on a GPU. Small batches
+        stay in a CPU's caches: EfficientNet-B0 ran 1.3-1.6x faster at 16 than at 64
+        on this project's 2-core machine.
     num_workers : int or None
         DataLoader processes that read cutouts; ``None``: half the cores on a CPU
         (the model needs the rest), up to 8 per GPU.
@@ -95,7 +97,7 @@ class PredictionSettings(Settings):
     progress : bool
     """
 
-    batch_size: int = Field(64, ge=1)
+    batch_size: int | None = Field(None, ge=1)
     num_workers: int | None = Field(None, ge=0)
     shard_rows: int = Field(4096, ge=1)
     tta: int = Field(1, ge=1, le=8)
@@ -396,6 +398,8 @@ def predict(
     started = time.perf_counter()
     base = (settings or PredictionSettings()).to_dict()
     settings = PredictionSettings.from_mapping({**base, **overrides}, source="prediction settings")
+    if settings.batch_size is None:
+        settings.batch_size = 64 if _uses_gpu(settings.accelerator) else 16
     layout = OutputLayout(out)
     layout.check_target()
     if not isinstance(inputs, pd.DataFrame) and not Path(inputs).expanduser().exists():
