@@ -99,16 +99,19 @@ def center_crop(image: np.ndarray | torch.Tensor, size: int = 224) -> np.ndarray
         h, w = image.shape[:2]
     else:
         raise SpiralArmsError(f"center_crop: expected a NumPy array or torch tensor, got {type(image).__name__}")
-    if size > h or size > w:
-        raise SpiralArmsError(f"crop size {size} is larger than the image ({h}x{w})")
     # Hand-written slicing rather than torchvision's center_crop, which pads silently
-    # when the crop is larger than the image and does not take HWC NumPy arrays; the
-    # offsets use torchvision's rounding so both agree.
-    top = int(round((h - size) / 2.0))
-    left = int(round((w - size) / 2.0))
+    # when the crop is larger than the image and does not take HWC NumPy arrays.
+    top, left = _crop_offsets(h, w, size)
     if isinstance(image, torch.Tensor):
         return image[..., top : top + size, left : left + size]
     return image[top : top + size, left : left + size]
+
+
+def _crop_offsets(h: int, w: int, size: int) -> tuple[int, int]:
+    """Top and left of a centred ``size`` square, with torchvision's rounding; refuses one larger than the image."""
+    if size > h or size > w:
+        raise SpiralArmsError(f"crop size {size} is larger than the image ({h}x{w})")
+    return int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
 
 
 def to_greyscale(image: np.ndarray | torch.Tensor, method: str = "luminance") -> np.ndarray | torch.Tensor:
@@ -377,9 +380,7 @@ class AffineFlipCrop:
         angle, scale, hflip, vflip = self._draw()
         h, w = image.shape[-2:]
         size_h, size_w = (h, w) if self.crop is None else (self.crop, self.crop)
-        if size_h > h or size_w > w:
-            raise SpiralArmsError(f"crop size {self.crop} is larger than the image ({h}x{w})")
-        top, left = int(round((h - size_h) / 2.0)), int(round((w - size_w) / 2.0))
+        top, left = (0, 0) if self.crop is None else _crop_offsets(h, w, self.crop)
         # Output pixel -> input pixel about the centre: torchvision's inverse affine
         # matrix without shear or translation.
         rot = math.radians(angle)

@@ -21,7 +21,7 @@ import torch.fx
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-__all__ = ["fold_batch_norms", "inference_copy"]
+__all__ = ["fold_batch_norms", "inference_batch_size", "inference_copy"]
 
 
 class _LeafTracer(torch.fx.Tracer):
@@ -123,3 +123,13 @@ def inference_copy(model: nn.Module, *, channels_last: bool = True, fold_batch_n
     if channels_last:
         net.to(memory_format=torch.channels_last)
     return net
+
+
+def inference_batch_size(gpu: bool) -> int:
+    """Images per forward pass when the caller does not say: 16 on a CPU, 64 on a GPU.
+
+    Small batches stay in a CPU's caches: on this project's 2-core machine the folded,
+    channels-last EfficientNet-B0 and Lite0 ran 1.3-1.6x faster at 16 than at 64
+    (alternating rounds, 2026-12-01); a GPU needs large batches to be kept busy.
+    """
+    return 64 if gpu else 16

@@ -38,6 +38,7 @@ from pydantic import Field
 from spiralarms.config import Settings
 from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
 from spiralarms.logs import quiet_lightning
+from spiralarms.models.fusion import inference_batch_size
 from spiralarms.models.loading import LoadedModel, load_model
 from spiralarms.predictions.output import Manifest, OutputLayout, RunIdentity
 from spiralarms.predictions.reading import SurveyImages, decode_on_device, worker_init
@@ -56,9 +57,8 @@ class PredictionSettings(Settings):
     Attributes
     ----------
     batch_size : int or None
-        Cutouts per forward pass; ``None``: 16 on a CPU, 64 on a GPU. Small batches
-        stay in a CPU's caches: EfficientNet-B0 ran 1.3-1.6x faster at 16 than at 64
-        on this project's 2-core machine.
+        Cutouts per forward pass; ``None``: 16 on a CPU, 64 on a GPU
+        (:func:`~spiralarms.models.fusion.inference_batch_size`).
     num_workers : int or None
         DataLoader processes that read cutouts; ``None``: half the cores on a CPU
         (the model needs the rest), up to 8 per GPU.
@@ -399,7 +399,7 @@ def predict(
     base = (settings or PredictionSettings()).to_dict()
     settings = PredictionSettings.from_mapping({**base, **overrides}, source="prediction settings")
     if settings.batch_size is None:
-        settings.batch_size = 64 if _uses_gpu(settings.accelerator) else 16
+        settings.batch_size = inference_batch_size(_uses_gpu(settings.accelerator))
     layout = OutputLayout(out)
     layout.check_target()
     if not isinstance(inputs, pd.DataFrame) and not Path(inputs).expanduser().exists():

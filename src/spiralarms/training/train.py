@@ -56,6 +56,7 @@ from spiralarms.data.store import PreparedStore, is_prepared_store
 from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
 from spiralarms.predictions.inference import predict_arrays
 from spiralarms.models.backbones import build_classifier
+from spiralarms.models.fusion import inference_batch_size
 from spiralarms.models.loading import read_checkpoint
 from spiralarms.models.losses import class_weights_from_counts
 from spiralarms.models.metrics import classification_metrics
@@ -348,9 +349,8 @@ def _cached_datamodule(
     cache = EmbeddingCache(
         model,
         cache_dir,
-        # On a CPU small batches stay in cache: Lite0 embeds ~1.5x faster at 16 than
-        # at 64 (measured on this project's 2-core machine); a GPU wants large ones.
-        batch_size=16 if device.type == "cpu" else max(64, t.batch_size),
+        batch_size=inference_batch_size(False) if device.type == "cpu"
+        else max(inference_batch_size(True), t.batch_size),
         num_workers=d.num_workers,
         device=device,
         progress=t.progress and trainer.is_global_zero,
