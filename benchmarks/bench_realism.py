@@ -13,7 +13,9 @@ Galaxy Zoo JPEGs, ``index.csv`` with ``weak_spiral_flag``) and on synthetic sets
    crop the models see) tells synthetic from real, 5-fold stratified cross-validated;
    0.5 = indistinguishable. Beside it, the same on the first 2, 5 and 20 principal
    components: coarse probes that show how far the bulk of the two distributions
-   has moved when the full probe still separates them.
+   has moved when the full probe still separates them. Then the same probes on the
+   sky alone (the four 112-pixel corners of each cutout tiled into one image): what
+   the background gives away without any galaxy.
 3. **The demo model on real cutouts**: ``spiralarms demo --preset sdss`` is run
    (``--demo-preset`` another, ``--demo-run`` reuses a trained one), then ``spiralarms predict`` on the real cutouts: the AUC of
    ``1 - p(?)`` for telling flagged spirals from flagged non-spirals, the label
@@ -55,16 +57,32 @@ def real_subset(real_dir: Path, n: int, seed: int) -> pd.DataFrame:
     return pd.concat(parts).sort_index()
 
 
-def backbone_features(files: list[str], batch_size: int = 64) -> np.ndarray:
-    """Pooled features of the frozen ``lite0-imagenet`` backbone on the 224-pixel centre crops."""
+def sky_corners(image, side: int = 112):
+    """The four ``side``-pixel corners of a cutout tiled into one square: mostly sky and field sources."""
+    import torch
+
+    x = torch.as_tensor(np.ascontiguousarray(image)).permute(2, 0, 1)
+    top = torch.cat([x[:, :side, :side], x[:, :side, -side:]], 2)
+    bottom = torch.cat([x[:, -side:, :side], x[:, -side:, -side:]], 2)
+    return torch.cat([top, bottom], 1).float()
+
+
+def backbone_features(files: list[str], batch_size: int | None = None, region: str = "centre") -> np.ndarray:
+    """Pooled features of the frozen ``lite0-imagenet`` backbone.
+
+    ``region`` ``"centre"``: the 224-pixel centre crops the models see; ``"sky"``: the
+    four 112-pixel corners tiled (:func:`sky_corners`), where the galaxy is absent.
+    """
     from spiralarms.data.dataset import GalaxyDataset
     from spiralarms.data.transforms import build_eval_transform
     from spiralarms.models.backbones import build_classifier
+    from spiralarms.models.fusion import inference_batch_size
     from spiralarms.training.embedding_cache import embed_dataset
 
     model = build_classifier("lite0-imagenet", n_classes=6)
-    dataset = GalaxyDataset(pd.DataFrame({"file": files}), ("galaxy",), transform=build_eval_transform(224),
-                            label_column=None)
+    transform = build_eval_transform(224) if region == "centre" else sky_corners
+    dataset = GalaxyDataset(pd.DataFrame({"file": files}), ("galaxy",), transform=transform, label_column=None)
+    batch_size = batch_size or inference_batch_size(False)
     features, _ = embed_dataset(model, dataset, batch_size=batch_size)
     return features.numpy()
 
@@ -219,6 +237,9 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     features = {name: backbone_features(f) for name, f in files.items()}
     aucs = {preset: domain_auc(features[preset], features["real"], args.seed) for preset in PRESET_ORDER}
+    # Where the difference lies: the same probe on the sky alone (the four corners).
+    sky = {name: backbone_features(f, region="sky") for name, f in files.items()}
+    sky_aucs = {preset: domain_auc(sky[preset], sky["real"], args.seed) for preset in PRESET_ORDER}
     timings["domain AUC"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -246,6 +267,10 @@ def main(argv: list[str] | None = None) -> dict:
     for preset in PRESET_ORDER:
         coarse = ", ".join(f"{k} {v:.3f}" for k, v in aucs[preset].items() if k != "full")
         print(f"  {preset:6s}: {aucs[preset]['full']:.3f}   (coarse probes: {coarse})")
+    print("  the same on the sky alone (the four 112-pixel corners tiled, no central galaxy):")
+    for preset in PRESET_ORDER:
+        coarse = ", ".join(f"{k} {v:.3f}" for k, v in sky_aucs[preset].items() if k != "full")
+        print(f"  {preset:6s}: {sky_aucs[preset]['full']:.3f}   (coarse probes: {coarse})")
     print()
     print(f"demo model ({run}) on the real cutouts:")
     print(f"  AUC of 1 - p(?), flagged spirals vs non-spirals: {signals['flagged_spiral_auc']:.3f}")
@@ -257,7 +282,8 @@ def main(argv: list[str] | None = None) -> dict:
     print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()) +
           f"; total {time.perf_counter() - start:.0f}")
 
-    result = {"domain_auc": aucs, "demo": signals, "seconds": timings, "default_preset": DEFAULT_PRESET,
+    result = {"domain_auc": aucs, "sky_domain_auc": sky_aucs, "demo": signals, "seconds": timings,
+              "default_preset": DEFAULT_PRESET,
               "statistics": {name: t.drop(columns="file").median().to_dict() for name, t in table.items()}}
     if args.figure:
         write_figure(args.figure, files, args.seed)

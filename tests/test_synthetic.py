@@ -647,6 +647,17 @@ def test_bench_realism_quick_run(tmp_path, capsys):
     assert set(result["domain_auc"]) == {"crisp", "sdss"}
     # Even 24 images of the crisp preset are told from real ones with no error.
     assert result["domain_auc"]["crisp"]["full"] > 0.9
+    # crisp's grey, white-noise sky (level 12 against 3) gives it away without the galaxy.
+    assert set(result["sky_domain_auc"]) == {"crisp", "sdss"}
+    assert result["sky_domain_auc"]["crisp"]["full"] > 0.9
+    assert "on the sky alone" in printed
+    # The sky probe sees the four corners and nothing of the centre.
+    frame = np.zeros((424, 424, 3), np.float32)
+    frame[:112, :112], frame[:112, -112:], frame[-112:, :112], frame[-112:, -112:] = 0.1, 0.2, 0.3, 0.4
+    frame[112:-112, 112:-112] = 1.0
+    tiled = bench.sky_corners(frame)
+    assert tiled.shape == (3, 224, 224) and float(tiled.max()) == pytest.approx(0.4)
+    assert [float(tiled[0, y, x]) for y, x in ((0, 0), (0, 223), (223, 0), (223, 223))] == pytest.approx([0.1, 0.2, 0.3, 0.4])
     medians = result["statistics"]
     assert medians["real"]["jpeg_quality"] == medians["synthetic sdss"]["jpeg_quality"] == 75
     assert medians["synthetic crisp"]["jpeg_quality"] == 90
