@@ -2,7 +2,7 @@
 
 One command, every number measured side by side in this run on this machine::
 
-    python benchmarks/bench_predict.py            # about 15 minutes on 2 CPU cores
+    python benchmarks/bench_predict.py            # about 25 minutes on 2 CPU cores
     python benchmarks/bench_predict.py --quick    # a smoke run (CI): small sizes, tiny random model
 
 It prints:
@@ -26,10 +26,13 @@ It prints:
    ``ZOOBOT_PYTHON`` variable; make one with::
 
        python -m venv ../venvs/zoobot
-       ../venvs/zoobot/bin/pip install torch==2.14.1 torchvision==0.29.1 zoobot==2.9.0 lightning
+       ../venvs/zoobot/bin/pip install torch==2.14.1 torchvision==0.29.1 zoobot==2.9.0 lightning timm
 
-   (Zoobot 2.9 imports ``lightning`` but its requirements name only ``pytorch-lightning``.)
+   (Zoobot 2.9 imports ``lightning`` and ``timm`` but its requirements name neither.)
    ``../venvs/zoobot`` beside the project is found without the option.
+   4b. The same runners at survey scale: the marginal rate over the second half of a
+   run on twice the cutouts, ``n / (t(2n) - t(n))``, so that fixed costs (start-up,
+   Zoobot's trainer, compiling from the cache) cancel, as they do on 10^5 cutouts.
 
 5. Peak memory of whole prediction runs (in their own processes) on catalogues of
    10^4 and 10^6 rows whose files are missing (so only the input and output paths are
@@ -373,6 +376,25 @@ def main() -> None:
                                                 precision=precision, compile=True))
             if run_zoobot:
                 theirs = max(theirs, zoobot(python, files, folder, workers) or 0.0)
+        # Survey scale: the marginal rate, n / (t(2n) - t(n)), of each runner over the
+        # second n cutouts of a 2n run, so fixed costs (start-up, Zoobot's trainer,
+        # compiling from the cache) cancel, as they do on 10^5 cutouts and more.
+        survey = {}
+        if not args.quick:
+            double = folder / "cutouts-2n.parquet"
+            pd.DataFrame({"id": [str(i) for i in range(2 * n)], "file": files + files}).to_parquet(double)
+            seconds_2n = {"ours": float("inf"), "compiled": float("inf"), "zoobot": float("inf")}
+            for r in range(2):
+                seconds_2n["ours"] = min(seconds_2n["ours"], 2 * n / engine(
+                    checkpoint, double, folder / f"ours-2n-{r}.parquet", precision=precision))
+                seconds_2n["compiled"] = min(seconds_2n["compiled"], 2 * n / engine(
+                    checkpoint, double, folder / f"compiled-2n-{r}.parquet", precision=precision, compile=True))
+                if run_zoobot and theirs:
+                    seconds_2n["zoobot"] = min(seconds_2n["zoobot"], 2 * n / (zoobot(python, files + files, folder, workers)
+                                                                            or float("nan")))
+            for name, best_n in (("ours", ours), ("compiled", compiled), ("zoobot", theirs)):
+                extra = seconds_2n[name] - (n / best_n if best_n else float("nan"))
+                survey[name] = n / extra if np.isfinite(extra) and extra > 0 else float("nan")
         print(f"\n3. end to end on {n} real cutouts ({precision}, channels_last, batch norms folded, "
               f"{workers} reading worker(s)); best of {rounds} alternating rounds")
         print(f"  spiralarms.predict       {ours:8.1f} images/s")
@@ -399,6 +421,16 @@ def main() -> None:
             if compiled is not None:
                 print(f"  spiralarms --compile     {compiled:8.1f} images/s")
                 print(f"  --compile / zoobot       {compiled / theirs:8.2f}   (goal >= 2)")
+
+        if survey:
+            print(f"\n4b. at survey scale: the marginal rate of the second {n} cutouts of a {2 * n}-cutout run "
+                  f"(fixed costs cancel; best of 2 rounds), images/s")
+            print(f"  spiralarms.predict       {survey['ours']:8.1f}")
+            print(f"  spiralarms --compile     {survey['compiled']:8.1f}   x{survey['compiled'] / survey['ours']:.2f} vs without")
+            if np.isfinite(survey["zoobot"]):
+                print(f"  zoobot                   {survey['zoobot']:8.1f}")
+                print(f"  spiralarms / zoobot      {survey['ours'] / survey['zoobot']:8.2f}   (goal >= 2)")
+                print(f"  --compile / zoobot       {survey['compiled'] / survey['zoobot']:8.2f}   (goal >= 2)")
 
         print("\n5. peak memory of whole runs (main process, MB)")
         rows = []
