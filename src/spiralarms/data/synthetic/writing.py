@@ -188,6 +188,11 @@ def synthesize_dataset(
         # interruption terminates the workers at once (they ignore Ctrl-C themselves).
         with multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_signals) as pool:
             rows = list(bar(pool.imap(render, range(n_total), chunksize=8)))
+            # Finished: let the workers exit on their own. The block's terminate()
+            # would send SIGTERM to workers already shutting down, whose handler then
+            # prints an "Exception ignored" traceback.
+            pool.close()
+            pool.join()
     catalog = pd.DataFrame(rows)
     write_bytes(out / "catalog.csv", catalog.to_csv(index=False).encode())
     return catalog
