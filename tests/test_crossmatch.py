@@ -169,3 +169,22 @@ def test_counts_are_serialisable():
         "tolerance_arcsec": 1.0,
         "notes": [],
     }
+
+
+def test_galaxy_ids_and_catalogue_ids_share_one_parser():
+    """A prediction table's ids: text beyond int64 or not an integer becomes missing, as in
+    io.ids.exact_ids(non_integer="missing"); a catalogue's id column refuses the same text."""
+    from spiralarms.io.ids import exact_ids
+
+    values = [str(BASE), "galaxy.jpg", str(2**70), None, " 42 "]
+    table = pd.DataFrame({"id": values}, index=[10, 11, 12, 13, 14])
+    ids = galaxy_ids(table)
+    assert ids.index.tolist() == [10, 11, 12, 13, 14]
+    assert ids.tolist()[0] == BASE and ids.tolist()[4] == 42 and ids.isna().tolist() == [False, True, True, True, False]
+    assert exact_ids(values, "p.parquet", "id", non_integer="missing").isna().tolist() == ids.isna().tolist()
+    with pytest.raises(SpiralArmsError, match=r"p.parquet: id column 'id' has a non-integer value 'galaxy.jpg' in row 2"):
+        exact_ids(values, "p.parquet", "id")
+    with pytest.raises(SpiralArmsError, match="non_integer"):
+        exact_ids(values, "p.parquet", "id", non_integer="skip")
+    with pytest.raises(SpiralArmsError, match="booleans"):
+        galaxy_ids(pd.DataFrame({"dr7objid": [True, False]}))

@@ -10,7 +10,7 @@ from spiralarms.errors import SpiralArmsError
 __all__ = ["exact_ids"]
 
 
-def exact_ids(values, source: str, column: str) -> pd.Series:
+def exact_ids(values, source: str, column: str, non_integer: str = "error") -> pd.Series:
     """SDSS object ids as nullable Int64, exactly: they do not survive a trip through a double.
 
     Parameters
@@ -20,6 +20,10 @@ def exact_ids(values, source: str, column: str) -> pd.Series:
         ``nan``, ``null``, ``none`` and ``<NA>`` become missing.
     source, column : str
         The file and column, for messages.
+    non_integer : {"error", "missing"}, default "error"
+        What text that is not an integer (or an integer beyond int64) becomes: an
+        error naming its row (an id column of a catalogue), or a missing id (the
+        ``id`` of a prediction table, which may be a file name).
 
     Returns
     -------
@@ -31,6 +35,8 @@ def exact_ids(values, source: str, column: str) -> pd.Series:
         For booleans, non-integral or too-large floats, non-integer text and values
         beyond the int64 range; the message names the source, column and row.
     """
+    if non_integer not in ("error", "missing"):
+        raise SpiralArmsError(f"non_integer {non_integer!r}: choose 'error' or 'missing'")
     series = pd.Series(values)
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
@@ -60,10 +66,16 @@ def exact_ids(values, source: str, column: str) -> pd.Series:
         try:
             number = int(text)
         except ValueError:
+            if non_integer == "missing":
+                out.append(None)
+                continue
             raise SpiralArmsError(
                 f"{source}: id column {column!r} has a non-integer value {text!r} in row {position + 1}"
             ) from None
         if not -(2**63) <= number < 2**63:
+            if non_integer == "missing":
+                out.append(None)
+                continue
             raise SpiralArmsError(f"{source}: id column {column!r} value {text} is beyond the int64 range")
         out.append(number)
     return pd.Series(pd.array(out, dtype="Int64"))

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from spiralarms.errors import SpiralArmsError
+from spiralarms.io.ids import exact_ids
 from spiralarms.science.mpajhu import MPAJHUCatalogue
 from spiralarms.catalog import schema as sch
 
@@ -124,9 +125,11 @@ def galaxy_id_column(table: pd.DataFrame) -> str | None:
 def galaxy_ids(table: pd.DataFrame) -> pd.Series:
     """The galaxies' SDSS object ids as nullable Int64, exactly.
 
-    Text ids (prediction tables) are parsed as integers; an id that is not an
-    integer (a file name, say) becomes missing: that galaxy can only be matched by
-    position. Floating-point ids are refused, as a double cannot hold an SDSS id.
+    Parsed by :func:`~spiralarms.io.ids.exact_ids`: text ids (prediction tables)
+    are read as integers, and one that is not an integer (a file name, say) becomes
+    missing, so that galaxy can only be matched by position. Floating-point ids are
+    refused unless every one is integral and below 2**53, as a double cannot hold an
+    SDSS id.
 
     Parameters
     ----------
@@ -141,30 +144,14 @@ def galaxy_ids(table: pd.DataFrame) -> pd.Series:
     Raises
     ------
     SpiralArmsError
-        If there is no id column, or it is stored as floating point.
+        If there is no id column, or it holds booleans or floats that are not
+        integral below 2**53.
     """
     name = galaxy_id_column(table)
     if name is None:
         raise SpiralArmsError("galaxies: no id column (dr7objid, objid or id) to match by id")
-    values = table[name]
-    if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        return pd.Series(values.astype("Int64").array, index=table.index)
-    if pd.api.types.is_float_dtype(values.dtype):
-        array = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        if np.all(np.isnan(array)):
-            return pd.Series(pd.array([None] * len(array), dtype="Int64"), index=table.index)
-        raise SpiralArmsError(
-            f"galaxies: id column {name!r} is stored as floating point, which cannot hold SDSS ids "
-            f"exactly; store it as integers or text"
-        )
-    parsed = []
-    for value in values.tolist():
-        try:
-            number = int(str(value).strip())
-        except (TypeError, ValueError):
-            number = None
-        parsed.append(number if number is not None and -(2**63) <= number < 2**63 else None)
-    return pd.Series(pd.array(parsed, dtype="Int64"), index=table.index)
+    ids = exact_ids(table[name].reset_index(drop=True), "galaxies", name, non_integer="missing")
+    return pd.Series(ids.array, index=table.index)
 
 
 def galaxy_positions(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
