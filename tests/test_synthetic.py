@@ -663,6 +663,9 @@ def test_bench_realism_quick_run(tmp_path, capsys):
     assert medians["synthetic crisp"]["jpeg_quality"] == 90
     demo = result["demo"]
     assert demo["n_real"] == 24 and demo["n_rotation"] == 6
+    assert 0.0 <= demo["flagged_spiral_auc_tta8"] <= 1.0 and "with --tta 8" in printed
+    low, high = demo["tta8_gain_interval"]
+    assert low <= high
     for distribution in demo["labels"].values():
         assert sum(distribution.values()) == pytest.approx(1.0)
     assert demo["rotation_agreement"] * 6 == pytest.approx(round(demo["rotation_agreement"] * 6))
