@@ -22,9 +22,10 @@ Galaxy Zoo JPEGs, ``index.csv`` with ``weak_spiral_flag``) and on synthetic sets
    ``--tta 8``, with a paired bootstrap interval of the gain), the label distribution
    of each, and how often the label survives a 90-degree rotation.
 
-Run: ``python benchmarks/bench_realism.py`` (24 minutes on 2 heavily shared cores with
-``--demo-run spiralarms-demo/run``, which reuses a trained demo; most of it the
-backbone's features and the predictions), ``--quick`` for a smoke run on a handful of
+Run: ``python benchmarks/bench_realism.py`` (with ``--demo-run spiralarms-demo/run``,
+which reuses a trained demo: 7.5 minutes on 2 lightly loaded cores, most of it the
+predictions, 8 views each with ``--tta 8``, and the backbone's features; about 3
+times that on heavily shared cores), ``--quick`` for a smoke run on a handful of
 images.
 """
 
