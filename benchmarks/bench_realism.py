@@ -82,7 +82,10 @@ def backbone_features(files: list[str], batch_size: int | None = None, region: s
     from spiralarms.training.embedding_cache import embed_dataset
 
     model = build_classifier("lite0-imagenet", n_classes=6)
-    transform = build_eval_transform(224) if region == "centre" else sky_corners
+    transforms = {"centre": build_eval_transform(224), "sky": sky_corners}
+    if region not in transforms:
+        raise ValueError(f"region {region!r}: choose 'centre' or 'sky'")
+    transform = transforms[region]
     dataset = GalaxyDataset(pd.DataFrame({"file": files}), ("galaxy",), transform=transform, label_column=None)
     batch_size = batch_size or inference_batch_size(False)
     features, _ = embed_dataset(model, dataset, batch_size=batch_size)

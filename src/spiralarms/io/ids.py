@@ -65,17 +65,10 @@ def exact_ids(values, source: str, column: str, non_integer: str = "error") -> p
             continue
         try:
             number = int(text)
+            problem = None if -(2**63) <= number < 2**63 else f"value {text} is beyond the int64 range"
         except ValueError:
-            if non_integer == "missing":
-                out.append(None)
-                continue
-            raise SpiralArmsError(
-                f"{source}: id column {column!r} has a non-integer value {text!r} in row {position + 1}"
-            ) from None
-        if not -(2**63) <= number < 2**63:
-            if non_integer == "missing":
-                out.append(None)
-                continue
-            raise SpiralArmsError(f"{source}: id column {column!r} value {text} is beyond the int64 range")
-        out.append(number)
+            number, problem = None, f"has a non-integer value {text!r} in row {position + 1}"
+        if problem is not None and non_integer == "error":
+            raise SpiralArmsError(f"{source}: id column {column!r} {problem}")
+        out.append(None if problem else number)
     return pd.Series(pd.array(out, dtype="Int64"))
