@@ -341,6 +341,61 @@ def test_lupton_rgb_is_astropys_composite():
     assert (per_band != ours).any()
 
 
+def test_sdss_psf_blur_in_fourier_space_is_the_two_gaussian_psf():
+    """Core plus a wing twice as wide, applied by FFT: the filters' result, flux kept."""
+    from spiralarms.data.synthetic.render import _psf_blur
+
+    params = sample_galaxy_params("2", galaxy_rng(0, 1), preset="sdss")
+    sigma, wing = params.psf_sigma_px, params.psf_wing_fraction
+    assert wing > 0
+    box = np.zeros((3, 161, 150), dtype=np.float32)
+    box[:, 60:100, 55:95] = np.random.default_rng(0).random((3, 40, 40))
+    blurred = _psf_blur(box, params)
+    core = ndimage.gaussian_filter(box.astype(float), (0, sigma, sigma), mode="constant", truncate=8)
+    wide = ndimage.gaussian_filter(box.astype(float), (0, 2 * sigma, 2 * sigma), mode="constant", truncate=8)
+    assert blurred.shape == box.shape and blurred.dtype == np.float32
+    assert np.abs(blurred - ((1 - wing) * core + wing * wide)).max() < 1e-4 * box.max()
+    assert blurred.sum(axis=(1, 2)) == pytest.approx(box.sum(axis=(1, 2)), rel=1e-4)
+
+
+@pytest.mark.parametrize("factor", [2, 3, 1.6, 2.7])
+def test_upsample_is_bilinear_between_block_centres(factor):
+    """Output pixel i lies at (i + 0.5) / factor - 0.5 on the coarse grid, clamped."""
+    from spiralarms.data.synthetic.render import _upsample
+
+    field = np.random.default_rng(1).standard_normal((2, 12, 9)).astype(np.float32)
+    shape = (int(11 * factor), int(8 * factor))
+    out = _upsample(field, factor, shape)
+    y = (np.arange(shape[0]) + 0.5) / factor - 0.5
+    x = (np.arange(shape[1]) + 0.5) / factor - 0.5
+    expected = np.empty((2, *shape))
+    for c in range(2):
+        # np.interp clamps outside the grid, as the block-centre grid needs.
+        rows = np.stack([np.interp(y, np.arange(12), field[c][:, j]) for j in range(9)], axis=1)
+        expected[c] = np.stack([np.interp(x, np.arange(9), row) for row in rows])
+    assert out.shape == (2, *shape) and out.dtype == np.float32
+    assert np.abs(out - expected).max() < 1e-4
+
+
+def test_sdss_sky_noise_has_unit_variance_and_its_correlation_length():
+    """Whatever the coarsening, the sky noise keeps unit variance; wider kernels correlate further."""
+    from spiralarms.data.synthetic.render import _sky_noise
+
+    params = sample_galaxy_params("1", galaxy_rng(0, 0), preset="sdss")
+    lag3 = []
+    for width in (0.9, 1.2, 1.6, 2.4, 4.0):
+        p = dataclasses.replace(params, noise_correlation_px=width)
+        noise = _sky_noise(np.random.default_rng(2), (3, 424, 424), p)
+        assert noise.shape == (3, 424, 424) and noise.dtype == np.float32
+        assert noise.std() == pytest.approx(1.0, abs=0.04), width
+        grey = noise.mean(axis=0)
+        lag3.append(np.corrcoef(grey[:, :-3].ravel(), grey[:, 3:].ravel())[0, 1])
+        shared = np.corrcoef(noise[0].ravel(), noise[2].ravel())[0, 1]
+        # The channels' common part, less the deviations' anticorrelation (_share_noise).
+        assert shared == pytest.approx((3 * params.noise_common_fraction - 1) / 2, abs=0.02)
+    assert np.all(np.diff(lag3) > 0), lag3
+
+
 def test_crisp_and_sdss_observations_differ_as_the_presets_say():
     """sdss: correlated, mostly grey sky noise, a wider PSF, neighbours; crisp: white noise."""
     stats = {}

@@ -518,7 +518,7 @@ def _sample_sdss(true_class: str, rng: np.random.Generator, size: int) -> Galaxy
     arm_g_r = u(-0.3, 0.05)
     arm_colour = display_colour(arm_g_r, 0.55 * arm_g_r + 0.05 + u(-0.05, 0.05))
 
-    noise = u(0.0018, 0.0038)
+    noise = u(0.00168, 0.00355)
     brightness = math.exp(u(math.log(0.45), math.log(2.0)))
     if early:
         # An early type is as bright in all as a disc galaxy, not its bulge times brighter.

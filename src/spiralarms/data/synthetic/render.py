@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
+from PIL import Image
 from scipy import ndimage
 from scipy.special import gammaincinv
 
@@ -279,38 +281,27 @@ def render_galaxy(
 def _psf_blur(box: np.ndarray, p: GalaxyParams) -> np.ndarray:
     """Blur a (3, h, w) box by the PSF: a Gaussian core and, where set, a wing twice as wide.
 
-    A PSF wider than _COARSE_PSF_SIGMA pixels blurs the box on a grid ``k`` times
-    coarser (block means, then bilinear interpolation back), which costs ``k^3`` times
-    less and loses nothing a Gaussian that wide would keep.
+    A core alone (``crisp``) is a separable Gaussian filter. Core and wing (``sdss``)
+    are applied together in Fourier space, where a Gaussian's transfer function is a
+    Gaussian too: one real FFT there and back costs a third of the four filter passes
+    and is exact, not truncated. The box is zero-padded to a fast FFT length; the
+    renderer pads it by two wing widths, so almost no light wraps around.
     """
-    sigma = p.psf_sigma_px
-    k = int(sigma / 2) if sigma >= _COARSE_PSF_SIGMA else 1
-    if k <= 1:
-        return _gaussian_psf(box, sigma, p.psf_wing_fraction)
+    sigma, wing = p.psf_sigma_px, p.psf_wing_fraction
+    if wing <= 0:
+        return ndimage.gaussian_filter(box, (0, sigma, sigma), truncate=3.5)
     h, w = box.shape[1:]
-    ch, cw = -(-h // k), -(-w // k)
-    padded = np.zeros((box.shape[0], ch * k, cw * k), dtype=np.float32)
-    padded[:, :h, :w] = box
-    coarse = padded.reshape(box.shape[0], ch, k, cw, k).mean(axis=(2, 4))
-    # Block means and bilinear interpolation blur by k^2/12 and k^2/6 (variance per
-    # axis): the Gaussian on the coarse grid makes up the rest.
-    coarse_sigma = math.sqrt(sigma * sigma - k * k / 4.0) / k
-    return _upsample(_gaussian_psf(coarse, coarse_sigma, p.psf_wing_fraction), k, (h, w))
-
-
-# PSF width (pixels) from which the blur runs on a coarser grid.
-_COARSE_PSF_SIGMA = 4.0
-
-
-def _gaussian_psf(box: np.ndarray, sigma: float, wing_fraction: float) -> np.ndarray:
-    core = ndimage.gaussian_filter(box, (0, sigma, sigma), truncate=3.5)
-    if wing_fraction <= 0:
-        return core
-    # The core blurred once more by sqrt(3) sigma is the 2-sigma Gaussian of the wing.
-    wide = math.sqrt(3.0) * sigma
-    wing = ndimage.gaussian_filter(core, (0, wide, wide), truncate=3.5)
-    w = np.float32(wing_fraction)
-    return core * (1 - w) + wing * w
+    fft_shape = (scipy.fft.next_fast_len(h, real=True), scipy.fft.next_fast_len(w, real=True))
+    spectrum = scipy.fft.rfft2(box, s=fft_shape, workers=1)
+    # exp(-2 pi^2 sigma^2 f^2), the transfer function of a unit Gaussian of width sigma,
+    # is separable: outer products of 1-d factors, the wing's the core's to the 4th power.
+    a = -2.0 * math.pi**2 * sigma * sigma
+    gy = np.exp(a * np.fft.fftfreq(fft_shape[0]) ** 2).astype(np.float32)[:, None]
+    gx = np.exp(a * np.fft.rfftfreq(fft_shape[1]) ** 2).astype(np.float32)[None, :]
+    transfer = (gy * np.float32(1.0 - wing)) * gx + (gy**4 * np.float32(wing)) * gx**4
+    # A real factor on (re, im) pairs: NumPy would promote it to complex first.
+    spectrum.view(np.float32).reshape(*spectrum.shape, 2)[...] *= transfer[..., None]
+    return scipy.fft.irfft2(spectrum, s=fft_shape, workers=1)[:, :h, :w].astype(np.float32, copy=False)
 
 
 def _sky_noise(rng: np.random.Generator, shape: tuple[int, int, int], p: GalaxyParams) -> np.ndarray:
@@ -319,34 +310,44 @@ def _sky_noise(rng: np.random.Generator, shape: tuple[int, int, int], p: GalaxyP
     Correlated noise models SDSS pixels resampled onto the finer cutout grid: white
     noise whose channels share ``noise_common_fraction`` of their variance, blurred by
     a Gaussian of ``noise_correlation_px``. It is drawn on a grid coarser by 1/0.7 of
-    the kernel width (so 4-9 times fewer numbers) and interpolated bilinearly, which
+    the kernel width (so 2-9 times fewer numbers) and interpolated bilinearly, which
     makes up part of the blur.
     """
     sigma = p.noise_correlation_px
     if sigma <= 0:
         noise = rng.standard_normal(shape, dtype=np.float32)
         return _share_noise(noise, p.noise_common_fraction) if p.noise_common_fraction > 0 else noise
-    k = max(1, int(sigma / 0.7))
-    coarse = (shape[0], -(-shape[1] // k) + 1, -(-shape[2] // k) + 1)
+    # Coarsening by less than 1.25 would save little for the interpolation it costs.
+    factor = sigma / 0.7 if sigma >= 1.25 * 0.7 else 1.0
+    coarse = (shape[0], math.ceil(shape[1] / factor) + 1, math.ceil(shape[2] / factor) + 1)
     noise = rng.standard_normal(coarse, dtype=np.float32)
     if p.noise_common_fraction > 0:
         noise = _share_noise(noise, p.noise_common_fraction)
-    width = max(math.sqrt(max(sigma * sigma - k * k / 6.0, 0.0)) / k, 0.5)
+    width = max(math.sqrt(max(sigma * sigma - factor * factor / 6.0, 0.0)) / factor, 0.5)
     noise = ndimage.gaussian_filter(noise, (0, width, width), truncate=3.0)
     # Variance of white noise after a normalised Gaussian kernel (separable): the
     # product over both axes of the sum of squared kernel weights.
     radius = int(3.0 * width + 0.5)
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / width) ** 2)
     kernel /= kernel.sum()
-    noise *= np.float32(1.0 / float(np.sum(kernel**2)))
-    return _upsample(noise, k, shape[1:]) if k > 1 else noise[:, : shape[1], : shape[2]]
+    variance = float(np.sum(kernel**2))
+    if factor == 1:
+        noise *= np.float32(1.0 / variance)
+        return noise[:, : shape[1], : shape[2]]
+    # Bilinear interpolation between neighbours of correlation rho keeps, averaged
+    # over the phases, (2 + rho) / 3 of the variance per axis: made up here, so that
+    # the noise has unit variance whatever the coarsening.
+    rho = float(np.sum(kernel[1:] * kernel[:-1])) / variance
+    noise *= np.float32(3.0 / (2.0 + rho) / variance)
+    return _upsample(noise, factor, shape[1:])
 
 
 def _share_noise(noise: np.ndarray, common: float) -> np.ndarray:
     """Unit-variance (3, H, W) noise whose channels share ``common`` of their variance.
 
     The channel mean (variance 1/3) and the deviations from it (variance 2/3) of
-    independent unit noise are reweighted: no further random numbers are drawn.
+    independent unit noise are reweighted: no further random numbers are drawn. The
+    deviations sum to zero, so two channels correlate by ``(3 common - 1) / 2``.
     """
     mean = noise.mean(axis=0, keepdims=True)
     a = np.float32(math.sqrt(3.0 * common))
@@ -354,18 +355,20 @@ def _share_noise(noise: np.ndarray, common: float) -> np.ndarray:
     return (noise - mean) * b + mean * a
 
 
-def _upsample(field: np.ndarray, k: int, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear interpolation of a (C, h, w) grid of k x k block centres onto ``shape``."""
-    out = field
-    for axis, n in ((1, shape[0]), (2, shape[1])):
-        position = np.clip((np.arange(n, dtype=np.float32) - np.float32((k - 1) / 2)) / np.float32(k),
-                           0, out.shape[axis] - 1)
-        lower = np.minimum(position.astype(np.int64), out.shape[axis] - 2)
-        weight = position - lower
-        if axis == 1:
-            out = out[:, lower] * (1 - weight)[:, None] + out[:, lower + 1] * weight[:, None]
-        else:
-            out = out[:, :, lower] * (1 - weight) + out[:, :, lower + 1] * weight
+def _upsample(field: np.ndarray, factor: float, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear interpolation of a (C, h, w) grid ``factor`` times coarser onto ``shape``.
+
+    Coarse sample ``j`` is the centre of the output's pixels ``j * factor`` to
+    ``(j + 1) * factor``, and output pixel ``i`` lies at ``(i + 0.5) / factor - 0.5``
+    in coarse units, clamped at the edges: Pillow's float ("F") resize of the box
+    ``shape / factor`` does exactly this, in a C loop 1.5-3 times faster than NumPy's
+    fancy indexing over the same frame.
+    """
+    out = np.empty((field.shape[0], *shape), dtype=np.float32)
+    box = (0.0, 0.0, shape[1] / factor, shape[0] / factor)
+    for c in range(field.shape[0]):
+        plane = Image.fromarray(np.ascontiguousarray(field[c], dtype=np.float32))
+        out[c] = np.asarray(plane.resize((shape[1], shape[0]), Image.BILINEAR, box=box))
     return out
 
 
