@@ -200,3 +200,19 @@ def test_real_sdss_cutouts_load() -> None:
         assert tuple(transform(image).shape) == (3, 224, 224)
         assert tuple(grey_transform(image).shape) == (1, 224, 224)
     assert scan_images([SHARED_CUTOUTS / n for n in index["file"]], workers=2)["ok"].all()
+
+
+def test_reading_a_png_cutout_raises_no_torch_warning(tmp_path: Path) -> None:
+    """Pillow's read-only arrays made torch warn once per process ("not writable") on PNGs."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "cutout.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(path)
+    code = (
+        "import sys; from spiralarms.data.images import read_cutout; "
+        "t = read_cutout(sys.argv[1]); t.add_(0); print(tuple(t.shape))"
+    )
+    done = subprocess.run([sys.executable, "-W", "error", "-c", code, str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(3, 40, 40)" and "not writable" not in done.stderr

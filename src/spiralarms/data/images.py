@@ -278,7 +278,8 @@ def read_cutout(path: str | os.PathLike, grey: bool = False, grey_method: str = 
         pixels = read_pixels(path, grey=grey and grey_method == "luminance")
         if pixels.dtype == np.uint16:  # scaled as load_image scales 16-bit samples
             pixels = np.multiply(pixels, np.float32(1.0 / 65535.0), dtype=np.float32)
-        tensor = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)
+        # Pillow's arrays are read-only: torch would warn on every such file.
+        tensor = torch.from_numpy(np.require(pixels, requirements=("C", "W"))).permute(2, 0, 1)
         if grey and grey_method == "luminance":
             return tensor
     if grey:
