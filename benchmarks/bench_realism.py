@@ -264,7 +264,9 @@ def main(argv: list[str] | None = None) -> dict:
     run = args.demo_run
     if run is None:
         from spiralarms.demo import DEMO_N_PER_CLASS, run_demo
+        from spiralarms.logs import lightning_banners_off
 
+        lightning_banners_off()  # as the command line does: no "GPU available" lines or tips
         n_demo = args.demo_n_per_class or (8 if args.quick else DEMO_N_PER_CLASS)
         overrides = ("train.max_epochs=2", "train.cache_views=1") if args.quick else ()
         run_demo(work / "demo", n_per_class=n_demo, seed=args.seed, overrides=overrides, progress=False,
