@@ -738,7 +738,11 @@ def test_ctrl_c_stops_a_parallel_synthesis_at_once_and_leaves_no_partial_file(tm
 
     out = tmp_path / "galaxies"
     command = [sys.executable, "-m", "spiralarms", "synth", str(out), "--n-per-class", "300", "--workers", "2"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C reaches the command as it would from a terminal, even where the tests run
+    # as a background job (whose children start with SIGINT ignored, so Python keeps
+    # ignoring it).
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while len(list((out / "images").glob("*.jpg"))) < 12 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
