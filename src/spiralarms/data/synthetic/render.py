@@ -285,7 +285,7 @@ def _psf_blur(box: np.ndarray, p: GalaxyParams) -> np.ndarray:
     are applied together in Fourier space, where a Gaussian's transfer function is a
     Gaussian too: one real FFT there and back costs a third of the four filter passes
     and is exact, not truncated. The box is zero-padded to a fast FFT length; the
-    renderer pads it by two wing widths, so almost no light wraps around.
+    renderer pads it by four wing widths, so almost no light wraps around.
     """
     sigma, wing = p.psf_sigma_px, p.psf_wing_fraction
     if wing <= 0:
