@@ -334,6 +334,29 @@ def test_catalogue_inputs_read_in_chunks_with_paths_ids_or_a_mapping(loaded, tin
     np.testing.assert_allclose(pd.read_parquet(mapped.out)[cols], by_id[cols], atol=1e-6)
 
 
+def test_id_column_names_the_ids_and_a_catalogue_without_ids_is_warned_about(loaded, tiny_galaxies, tmp_path):
+    catalog = pd.read_csv(tiny_galaxies / "catalog.csv", dtype={"dr7objid": str}).head(5)
+    table = pd.DataFrame({"galaxy_id": [f"g{k}" for k in range(5)], "file": catalog["file"]})
+    table.to_csv(tmp_path / "index.csv", index=False)
+    shutil.copytree(tiny_galaxies / "images", tmp_path / "images")
+    with pytest.warns(UserWarning, match="no id column .* numbered from 0 .* --id-column"):
+        numbered = pd.read_parquet(predict(loaded, tmp_path / "index.csv", tmp_path / "a.parquet", progress=False).out)
+    assert numbered["id"].tolist() == ["0", "1", "2", "3", "4"] and (numbered["error"] == "").all()
+    named = pd.read_parquet(
+        predict(loaded, tmp_path / "index.csv", tmp_path / "b.parquet", id_column="galaxy_id", progress=False).out
+    )
+    assert named["id"].tolist() == table["galaxy_id"].tolist()
+    cols = _prob_columns(loaded.card)
+    np.testing.assert_allclose(named[cols], numbered[cols], atol=1e-6)
+    # Other ids are another input: not resumed into the numbered output.
+    with pytest.raises(SpiralArmsError, match=r"another run; differs in inputs \(.*index.csv, 5 rows: other ids"):
+        predict(loaded, tmp_path / "index.csv", tmp_path / "a.parquet", id_column="galaxy_id", progress=False)
+    with pytest.raises(SpiralArmsError, match="index.csv: no column 'objid' for --id-column"):
+        predict(loaded, tmp_path / "index.csv", tmp_path / "c.parquet", id_column="objid", progress=False)
+    with pytest.raises(SpiralArmsError, match="names a catalogue's column; this input is a folder"):
+        predict(loaded, tmp_path / "images", tmp_path / "d.parquet", id_column="galaxy_id", progress=False)
+
+
 def test_bad_catalogues_and_outputs_are_one_line_errors_before_any_work(loaded, folder_with_bad_files, tmp_path):
     (tmp_path / "header.csv").write_text("dr7objid,file\n")
     with pytest.raises(SpiralArmsError, match="no rows to predict on"):

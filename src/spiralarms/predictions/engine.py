@@ -92,6 +92,9 @@ class PredictionSettings(Settings):
         Descend into sub-folders of a folder input.
     image_dir, mapping : str or None
         Where a catalogue's images are.
+    id_column : str or None
+        The catalogue column that gives each row its ``id`` (default: ``id``,
+        ``dr7objid``, ``objid`` or ``GalaxyID``, whichever it has first).
     overwrite : bool
         Replace an earlier run's output that differs, instead of refusing.
     progress : bool
@@ -116,6 +119,7 @@ class PredictionSettings(Settings):
     recursive: bool = False
     image_dir: str | None = None
     mapping: str | None = None
+    id_column: str | None = None
     overwrite: bool = False
     progress: bool = True
 
@@ -241,6 +245,7 @@ class PredictionDataModule(L.LightningDataModule):
             recursive=s.recursive,
             image_dir=s.image_dir,
             mapping=s.mapping,
+            id_column=s.id_column,
             progress=s.progress,
         )
         identity = self._identity(listing)

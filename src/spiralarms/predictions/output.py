@@ -75,10 +75,12 @@ class RunIdentity:
         """What differs from ``other`` (an earlier run), in words; empty if nothing."""
         out = []
         if self.input.get("fingerprint") != other.input.get("fingerprint"):
-            out.append(
-                f"inputs ({other.input.get('source')}, {other.input.get('n_rows')} rows -> "
-                f"{self.input.get('source')}, {self.input.get('n_rows')} rows)"
-            )
+            before = (other.input.get("source"), other.input.get("n_rows"))
+            now = (self.input.get("source"), self.input.get("n_rows"))
+            if before == now:  # same file and length: its ids, paths or order changed
+                out.append(f"inputs ({now[0]}, {now[1]} rows: other ids, files or order)")
+            else:
+                out.append(f"inputs ({before[0]}, {before[1]} rows -> {now[0]}, {now[1]} rows)")
         if self.model.get("fingerprint") != other.model.get("fingerprint"):
             out.append(f"model ({other.model.get('source')} -> {self.model.get('source')})")
         for key in sorted(set(self.settings) | set(other.settings)):

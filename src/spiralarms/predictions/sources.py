@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,10 +152,21 @@ def _walk_folder(folder: Path, recursive: bool) -> Iterator[tuple[str, str | Non
     yield from walk(str(folder))
 
 
-def _catalog_rows(path: Path, image_dir, mapping, chunk_rows: int) -> Iterator[list[tuple[str, str | None, str]]]:
+def _catalog_rows(
+    path: Path, image_dir, mapping, chunk_rows: int, id_column: str | None = None
+) -> Iterator[list[tuple[str, str | None, str]]]:
     """Chunks of ``(id, file, error)`` rows of a catalogue."""
     columns = table_columns(path)
-    resolver = ImagePathResolver(path, columns, mapping=mapping, image_dir=image_dir, id_columns=PREDICTION_ID_COLUMNS)
+    if id_column is not None and id_column not in columns:
+        raise SpiralArmsError(f"{path}: no column {id_column!r} for --id-column (columns: {', '.join(map(str, columns[:12]))})")
+    ids = (id_column,) if id_column is not None else PREDICTION_ID_COLUMNS
+    resolver = ImagePathResolver(path, columns, mapping=mapping, image_dir=image_dir, id_columns=ids)
+    if resolver.id_column is None:
+        warnings.warn(
+            f"{path}: no id column ({', '.join(PREDICTION_ID_COLUMNS)}): the rows are numbered from 0 in 'id'; "
+            "name one with --id-column",
+            stacklevel=2,
+        )
     wanted = [c for c in (resolver.id_column, resolver.file_column, "sample") if c is not None and c in columns]
     for chunk in iter_table_chunks(path, columns=list(dict.fromkeys(wanted)), chunk_rows=chunk_rows):
         files = resolver(chunk)
@@ -204,6 +216,7 @@ def build_listing(
     recursive: bool = False,
     image_dir: str | os.PathLike | None = None,
     mapping: str | os.PathLike | None = None,
+    id_column: str | None = None,
     progress: bool = False,
 ) -> Listing:
     """Stream an input into a listing file (written atomically).
@@ -222,6 +235,10 @@ def build_listing(
     image_dir, mapping : optional
         Where a catalogue's images are (see
         :class:`~spiralarms.catalog.readers.ImagePathResolver`).
+    id_column : str, optional
+        A catalogue's column to take the ids from (default: the first of
+        ``id``, ``dr7objid``, ``objid``, ``GalaxyID`` it has; rows are numbered
+        where it has none).
     progress : bool, default False
         Show a counter while listing.
 
@@ -232,7 +249,8 @@ def build_listing(
     Raises
     ------
     SpiralArmsError
-        If the input is missing, unreadable, or has no rows.
+        If the input is missing, unreadable, or has no rows, or ``id_column`` is
+        given for an input that is not a catalogue or is not among its columns.
     """
     import pandas as pd
 
@@ -253,6 +271,8 @@ def build_listing(
         kind = "folder"
     else:
         kind = "catalog"
+    if id_column is not None and kind != "catalog":
+        raise SpiralArmsError(f"{source}: --id-column names a catalogue's column; this input is a {kind}")
     out = Path(out)
     bar = None
     if progress:
@@ -272,7 +292,7 @@ def build_listing(
                         rows = []
                 writer.add(rows)
             elif kind == "catalog":
-                for chunk in _catalog_rows(source, image_dir, mapping, max(shard_rows, 65536)):
+                for chunk in _catalog_rows(source, image_dir, mapping, max(shard_rows, 65536), id_column):
                     writer.add([(i, f, None, e) for i, f, e in chunk])
                     bar is not None and bar.update(len(chunk))
             else:
