@@ -346,6 +346,9 @@ def test_id_column_names_the_ids_and_a_catalogue_without_ids_is_warned_about(loa
         predict(loaded, tmp_path / "index.csv", tmp_path / "b.parquet", id_column="galaxy_id", progress=False).out
     )
     assert named["id"].tolist() == table["galaxy_id"].tolist()
+    in_memory = table.assign(file=[str(tmp_path / f) for f in table["file"]])
+    from_table = predict(loaded, in_memory, tmp_path / "t.parquet", id_column="galaxy_id", progress=False)
+    assert pd.read_parquet(from_table.out)["id"].tolist() == table["galaxy_id"].tolist()
     cols = _prob_columns(loaded.card)
     np.testing.assert_allclose(named[cols], numbered[cols], atol=1e-6)
     # Other ids are another input: not resumed into the numbered output.

@@ -225,7 +225,7 @@ def build_listing(
     ----------
     input_path : path or pandas.DataFrame
         A folder of cutouts, a catalogue file, a prepared store folder, or a table
-        in memory with ``id`` and ``file`` columns.
+        in memory with ``file`` and ``id`` (or ``id_column``) columns.
     out : path
         The listing file to write (Parquet).
     shard_rows : int, default 4096
@@ -236,9 +236,9 @@ def build_listing(
         Where a catalogue's images are (see
         :class:`~spiralarms.catalog.readers.ImagePathResolver`).
     id_column : str, optional
-        A catalogue's column to take the ids from (default: the first of
-        ``id``, ``dr7objid``, ``objid``, ``GalaxyID`` it has; rows are numbered
-        where it has none).
+        The column of a catalogue or in-memory table to take the ids from
+        (default: a catalogue's first of ``id``, ``dr7objid``, ``objid``,
+        ``GalaxyID``, its rows numbered where it has none; a table's ``id``).
     progress : bool, default False
         Show a counter while listing.
 
@@ -257,7 +257,7 @@ def build_listing(
     from spiralarms.data.store import PreparedStore
 
     if isinstance(input_path, pd.DataFrame):
-        return _list_table(input_path, Path(out), shard_rows)
+        return _list_table(input_path, Path(out), shard_rows, id_column or "id")
     source = Path(input_path).expanduser()
     if not source.exists():
         raise SpiralArmsError(f"{source}: no such file or folder")
@@ -321,9 +321,9 @@ def build_listing(
     )
 
 
-def _list_table(table, out: Path, shard_rows: int) -> Listing:
-    """A listing of an in-memory table with ``id`` and ``file`` columns."""
-    for column in ("id", "file"):
+def _list_table(table, out: Path, shard_rows: int, id_column: str = "id") -> Listing:
+    """A listing of an in-memory table with ``file`` and ``id_column`` columns."""
+    for column in (id_column, "file"):
         if column not in table.columns:
             raise SpiralArmsError(f"prediction table: no column {column!r}")
     if len(table) == 0:
@@ -331,7 +331,7 @@ def _list_table(table, out: Path, shard_rows: int) -> Listing:
     files = [None if f is None or f != f or str(f).strip() == "" else os.path.abspath(str(f)) for f in table["file"]]
     with atomic_path(out, fsync=False) as tmp:
         writer = _ListingWriter(tmp, "table", shard_rows)
-        writer.add([(str(i), f, None, "" if f is not None else NO_FILE) for i, f in zip(table["id"], files)])
+        writer.add([(str(i), f, None, "" if f is not None else NO_FILE) for i, f in zip(table[id_column], files)])
         writer.close()
     return Listing(path=out, kind="table", source="<table>", n_rows=writer.n, shard_rows=int(shard_rows),
                    fingerprint=writer.digest.hexdigest()[:16])
