@@ -17,9 +17,13 @@ It prints:
 3. End to end: ``spiralarms.predict`` on the real cutouts (decode, crop, forward,
    Parquet) against the bare forward of the same model, layout and precision on the
    same, already decoded images (goal >= 0.9). Steps 3 and 4 alternate their runs in
-   three rounds and keep each one's best, as ``timeit`` does on a noisy machine.
+   three rounds (their order rotating from round to round) and keep each one's best,
+   as ``timeit`` does on a noisy machine; the engine's ratio to the bare forward run
+   just before or after it in the same round is printed too, with its median, since
+   a shared machine's speed drifts between rounds.
 4. Against Zoobot 2.9 ``predict_on_catalog.predict`` on the same cutouts, same
-   architecture, batch size and workers (goal >= 2x), with and without ``--compile``
+   architecture and batch size, with Zoobot's DataLoader workers at its faster of 0
+   and 1 (tried in the first round) (goal >= 2x), with and without ``--compile``
    (``torch.compile``; its first compilation fills inductor's on-disk cache and is
    timed apart, later runs compile from the cache within their timed run). Zoobot is not a dependency: it
    runs in its own virtual environment, given by ``--zoobot-python`` or the
@@ -367,15 +371,30 @@ def main() -> None:
             first_compile = time.perf_counter() - start
             compiled = 0.0
         bare, ours, theirs = 0.0, 0.0, 0.0
+        paired = []  # the engine / the bare forward of the same round, run next to each other
+        zoobot_workers = {0: 0.0, 1: 0.0}  # Zoobot's rate with each worker count (first round)
         for r in range(rounds):
-            bare = max(bare, bare_forward(folded, images, channels_last=True, precision="bf16" if use_bf16 else "32",
-                                          device=device))
-            ours = max(ours, engine(checkpoint, folder_in, folder / f"ours-{r}.parquet", precision=precision))
-            if compiled is not None:
-                compiled = max(compiled, engine(checkpoint, folder_in, folder / f"compiled-{r}.parquet",
-                                                precision=precision, compile=True))
-            if run_zoobot:
-                theirs = max(theirs, zoobot(python, files, folder, workers) or 0.0)
+            steps = ["bare", "ours", "compiled", "zoobot"]
+            steps = steps[r % len(steps):] + steps[: r % len(steps)]
+            this = {}
+            for step in steps:
+                if step == "bare":
+                    this["bare"] = bare_forward(folded, images, channels_last=True,
+                                                precision="bf16" if use_bf16 else "32", device=device)
+                elif step == "ours":
+                    this["ours"] = engine(checkpoint, folder_in, folder / f"ours-{r}.parquet", precision=precision)
+                elif step == "compiled" and compiled is not None:
+                    compiled = max(compiled, engine(checkpoint, folder_in, folder / f"compiled-{r}.parquet",
+                                                    precision=precision, compile=True))
+                elif step == "zoobot" and run_zoobot:
+                    for w in (zoobot_workers if r == 0 else [zoobot_best]):
+                        result = zoobot(python, files, folder, w) or 0.0
+                        zoobot_workers[w] = max(zoobot_workers[w], result)
+                        theirs = max(theirs, result)
+                    zoobot_best = max(zoobot_workers, key=zoobot_workers.get)
+            bare, ours = max(bare, this["bare"]), max(ours, this["ours"])
+            paired.append(this["ours"] / this["bare"])
+        zoobot_best = max(zoobot_workers, key=zoobot_workers.get)
         # Survey scale: the marginal rate, n / (t(2n) - t(n)), of each runner over the
         # second n cutouts of a 2n run, so fixed costs (start-up, Zoobot's trainer,
         # compiling from the cache) cancel, as they do on 10^5 cutouts and more.
@@ -390,16 +409,19 @@ def main() -> None:
                 seconds_2n["compiled"] = min(seconds_2n["compiled"], 2 * n / engine(
                     checkpoint, double, folder / f"compiled-2n-{r}.parquet", precision=precision, compile=True))
                 if run_zoobot and theirs:
-                    seconds_2n["zoobot"] = min(seconds_2n["zoobot"], 2 * n / (zoobot(python, files + files, folder, workers)
+                    seconds_2n["zoobot"] = min(seconds_2n["zoobot"], 2 * n / (zoobot(python, files + files, folder, zoobot_best)
                                                                             or float("nan")))
             for name, best_n in (("ours", ours), ("compiled", compiled), ("zoobot", theirs)):
                 extra = seconds_2n[name] - (n / best_n if best_n else float("nan"))
                 survey[name] = n / extra if np.isfinite(extra) and extra > 0 else float("nan")
+        reading = (f"{workers} reading worker process(es)" if workers
+                   else f"cutouts read in the main process, {torch.get_num_threads()} threads")
         print(f"\n3. end to end on {n} real cutouts ({precision}, channels_last, batch norms folded, "
-              f"{workers} reading worker(s)); best of {rounds} alternating rounds")
+              f"{reading}); best of {rounds} alternating rounds")
         print(f"  spiralarms.predict       {ours:8.1f} images/s")
         print(f"  bare forward             {bare:8.1f} images/s")
-        print(f"  end-to-end / bare        {ours / bare:8.2f}   (goal >= 0.9)")
+        print(f"  end-to-end / bare        {ours / bare:8.2f}   (goal >= 0.9; best against best)")
+        print(f"  the same, round by round {', '.join(f'{x:.2f}' for x in paired)}: median {np.median(paired):.2f}")
         if compiled is not None:
             print(f"  spiralarms.predict --compile {compiled:4.1f} images/s   x{compiled / ours:.2f} vs without; "
                   f"compiling from inductor's cache is included (the first compilation, "
@@ -407,7 +429,7 @@ def main() -> None:
         else:
             print("  --compile not run: --quick")
 
-        print("\n4. against Zoobot 2.9 predict_on_catalog.predict (same cutouts, model, batch, workers)")
+        print("\n4. against Zoobot 2.9 predict_on_catalog.predict (same cutouts, model and batch)")
         if args.quick:
             print("  Zoobot not run: --quick uses another architecture than Zoobot's B0")
         elif not python:
@@ -415,7 +437,9 @@ def main() -> None:
         elif not theirs:
             print("  Zoobot failed (its error is above)")
         else:
-            print(f"  zoobot                   {theirs:8.1f} images/s")
+            tried = ", ".join(f"{w} worker(s) {v:.1f}" for w, v in zoobot_workers.items())
+            print(f"  zoobot                   {theirs:8.1f} images/s   (first round: {tried}; "
+                  f"{zoobot_best} kept)")
             print(f"  spiralarms               {ours:8.1f} images/s")
             print(f"  spiralarms / zoobot      {ours / theirs:8.2f}   (goal >= 2)")
             if compiled is not None:

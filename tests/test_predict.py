@@ -82,6 +82,33 @@ def test_folder_prediction_keeps_every_visible_entry_with_its_reason(loaded, fol
     assert not (tmp_path / "pred.parquet.parts").exists()
 
 
+def test_threaded_reading_and_worker_processes_give_the_table_of_serial_reading(loaded, folder_with_bad_files,
+                                                                              tmp_path, monkeypatch):
+    from spiralarms.predictions import reading
+
+    tables = {}
+    for name, workers, threads in (("serial", 0, 1), ("threads", 0, 4), ("worker", 2, None)):
+        if threads is not None:
+            monkeypatch.setattr(torch, "get_num_threads", lambda threads=threads: threads)
+        seen = []
+        real_batch = reading.SurveyImages._batch
+
+        def spy(self, *args, **kwargs):
+            seen.append(self.threads)
+            return real_batch(self, *args, **kwargs)
+
+        monkeypatch.setattr(reading.SurveyImages, "_batch", spy)
+        out = tmp_path / f"{name}.parquet"
+        predict(loaded, folder_with_bad_files, out, batch_size=4, shard_rows=5, num_workers=workers, progress=False)
+        monkeypatch.undo()
+        tables[name] = pd.read_parquet(out)
+        if workers == 0:  # batches read in this process: the spy saw them
+            assert set(seen) == {threads}
+    assert len(tables["serial"]) == 13 and (tables["serial"]["error"] != "").sum() == 7
+    pd.testing.assert_frame_equal(tables["serial"], tables["threads"])
+    pd.testing.assert_frame_equal(tables["serial"], tables["worker"])
+
+
 def test_model_card_round_trip_matches_the_runs_validation_predictions(tiny_run, tmp_path):
     module = ArmClassifierModule.load_from_checkpoint(tiny_run / "checkpoints" / "best.ckpt")
     assert module.card.crop == 64 and module.card.backbone == "test_efficientnet"

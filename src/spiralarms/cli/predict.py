@@ -78,7 +78,7 @@ def predict(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="A folder of cutouts (JPEG, PNG, FITS), a catalogue (CSV, Parquet, FITS) with a file or id column, or a prepared store.")],
     out: Annotated[Path, typer.Option(help="Output: a .parquet or .csv file, or a folder (no table suffix) for a Parquet dataset.")],
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Cutouts per forward pass (default: 16 on a CPU, 64 on a GPU).")] = None,
-    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding worker processes (default: half the cores on a CPU, up to 8 per GPU).")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding worker processes (default: none on a CPU, where the main process reads with a thread per core between forward passes; up to 8 per GPU).")] = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Rows per part file (the unit of writing and of resumption).")] = 4096,
     tta: Annotated[int, typer.Option(min=1, max=8, help="Test-time augmentation: exact rotations and flips averaged (1 = off, the paper's setting).")] = 1,
     image_dir: Annotated[Optional[Path], typer.Option(help="Folder of the images named by a catalogue's ids or mapping.")] = None,

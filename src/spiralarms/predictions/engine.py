@@ -60,8 +60,9 @@ class PredictionSettings(Settings):
         Cutouts per forward pass; ``None``: 16 on a CPU, 64 on a GPU
         (:func:`~spiralarms.models.fusion.inference_batch_size`).
     num_workers : int or None
-        DataLoader processes that read cutouts; ``None``: half the cores on a CPU
-        (the model needs the rest), up to 8 per GPU.
+        DataLoader processes that read cutouts; ``None``: none on a CPU (the main
+        process reads each batch with a thread per intra-op thread, between forward
+        passes that use every core), up to 8 per GPU.
     shard_rows : int
         Rows per part file: the unit of writing and of resumption.
     tta : int
@@ -180,8 +181,13 @@ def _uses_gpu(accelerator: str) -> bool:
 
 
 def _default_workers(gpu: bool) -> int:
+    # On a CPU the forward pass already uses every core: a worker process decoding
+    # beside it preempts one of its OpenMP threads and stalls the others at the next
+    # barrier (the forward ran ~12 % slower with one worker on 2 cores, for a decode
+    # that costs ~6 % of the time). Reading in the main process, on all cores between
+    # forward passes, costs less (see docs/predict.md).
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(cores, 8) if gpu else max(1, cores // 2)
+    return min(cores, 8) if gpu else 0
 
 
 class PredictionDataModule(L.LightningDataModule):
@@ -326,6 +332,7 @@ class PredictionDataModule(L.LightningDataModule):
             store=self.listing.store if self.listing is not None else None,
             decode_on_device=gpu and s.decoder in ("auto", "nvjpeg"),
             decoder=decoder,
+            threads=1 if workers else torch.get_num_threads(),
         )
         if self.trainer is not None:
             dataset.rank, dataset.world_size = self.trainer.global_rank, self.trainer.world_size

@@ -1,4 +1,4 @@
-"""Reading a listing's cutouts into batches, in DataLoader workers, for the model.
+"""Reading a listing's cutouts into batches for the model (in DataLoader workers or the main process).
 
 :class:`SurveyImages` is an ``IterableDataset`` over the shards of a listing: each
 shard is read by exactly one process (rank of a distributed run, and DataLoader
@@ -25,6 +25,7 @@ import math
 import os
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,9 @@ class SurveyImages(IterableDataset):
         Leave JPEGs undecoded for :func:`decode_on_device`.
     decoder : {"torchvision", "pillow"}, default "torchvision"
         CPU JPEG decoder (:func:`~spiralarms.data.images.read_cutout`).
+    threads : int, default 1
+        Threads that read the cutouts of a batch in parallel (file reads and the
+        decoders release the GIL); for reading in the main process.
 
     Attributes
     ----------
@@ -121,6 +125,7 @@ class SurveyImages(IterableDataset):
         store: str | None = None,
         decode_on_device: bool = False,
         decoder: str = "torchvision",
+        threads: int = 1,
     ):
         self.listing = str(listing)
         self.shards = [tuple(int(v) for v in s) for s in shards]
@@ -132,6 +137,7 @@ class SurveyImages(IterableDataset):
         self.store = store
         self.decode_on_device = bool(decode_on_device)
         self.decoder = decoder
+        self.threads = max(1, int(threads))
         self.rank, self.world_size = 0, 1
         self._store_images = None
 
@@ -149,17 +155,22 @@ class SurveyImages(IterableDataset):
         info = get_worker_info()
         worker, n_workers = (info.id, info.num_workers) if info is not None else (0, 1)
         listing = pq.ParquetFile(self.listing)
-        for shard, start, stop in self.my_shards(worker, n_workers):
-            rows = listing.read_row_group(shard).to_pydict()
-            for lo in range(0, stop - start, self.batch_size):
-                hi = min(lo + self.batch_size, stop - start)
-                yield self._batch(rows, start, lo, hi)
+        if self.store is not None and self._store_images is None:
+            self._store_images = np.load(self.store, mmap_mode="r")
+        pool = ThreadPoolExecutor(self.threads, thread_name_prefix="spiralarms-read") if self.threads > 1 else None
+        try:
+            for shard, start, stop in self.my_shards(worker, n_workers):
+                rows = listing.read_row_group(shard).to_pydict()
+                for lo in range(0, stop - start, self.batch_size):
+                    hi = min(lo + self.batch_size, stop - start)
+                    yield self._batch(rows, start, lo, hi, pool)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
 
     def _read(self, file: str | None, store_row: int | None):
         """One item: a (C, h, w) crop, raw JPEG bytes (device decoding), or an error string."""
         if store_row is not None:
-            if self._store_images is None:
-                self._store_images = np.load(self.store, mmap_mode="r")
             image = torch.from_numpy(np.array(self._store_images[store_row])).permute(2, 0, 1)
         else:
             path = Path(file)
@@ -179,19 +190,22 @@ class SurveyImages(IterableDataset):
             return reason
         return _grey(_center_crop(image, self.crop), self.grey, self.grey_method, self.channels)
 
-    def _batch(self, rows: dict, start: int, lo: int, hi: int) -> dict:
+    def _batch(self, rows: dict, start: int, lo: int, hi: int, pool: ThreadPoolExecutor | None = None) -> dict:
         n = hi - lo
         index = torch.arange(start + lo, start + hi, dtype=torch.int64)
         ok = torch.zeros(n, dtype=torch.bool)
         errors = [""] * n
         images, jpeg, jpeg_at = [], [], []
         shape = None
+        todo = [j for j in range(n) if not rows["error"][lo + j]]
+        args = ([rows["file"][lo + j] for j in todo], [rows["store_row"][lo + j] for j in todo])
+        items = dict(zip(todo, pool.map(self._read, *args) if pool is not None else map(self._read, *args)))
         for j in range(n):
             pre = rows["error"][lo + j]
             if pre:
                 errors[j] = pre
                 continue
-            item = self._read(rows["file"][lo + j], rows["store_row"][lo + j])
+            item = items[j]
             if isinstance(item, str):
                 errors[j] = item
             elif item.ndim == 1:  # undecoded JPEG bytes
