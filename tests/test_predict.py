@@ -500,3 +500,35 @@ def test_predict_cli_errors_are_one_line(tiny_run, tmp_path):
     assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1
     result = runner.invoke(app, ["predict", str(tiny_run), str(tmp_path / "missing"), "--out", "x.csv"])
     assert result.exit_code == 1 and "no such file or folder" in result.output
+
+
+def test_ctrl_c_mid_run_is_interrupted_130_keeps_finished_parts_and_resumes(tiny_run, loaded, folder_with_bad_files,
+                                                                           tmp_path, monkeypatch):
+    straight = tmp_path / "straight.parquet"
+    predict(loaded, folder_with_bad_files, straight, batch_size=1, shard_rows=2, progress=False)
+    real_step = ArmClassifierModule.predict_step
+    calls = []
+
+    def ctrl_c_on_the_fifth_batch(self, batch, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real_step(self, batch, *args, **kwargs)
+
+    monkeypatch.setattr(ArmClassifierModule, "predict_step", ctrl_c_on_the_fifth_batch)
+    before = signal.getsignal(signal.SIGINT)
+    out = tmp_path / "cut.parquet"
+    # Lightning turns Ctrl-C into sys.exit(1) with SIGINT ignored; it must stay Ctrl-C.
+    with pytest.raises(KeyboardInterrupt):
+        predict(loaded, folder_with_bad_files, out, batch_size=1, shard_rows=2, progress=False)
+    assert signal.getsignal(signal.SIGINT) is before
+    calls.clear()
+    result = runner.invoke(app, ["predict", str(tiny_run), str(folder_with_bad_files), "--out", str(out),
+                                 "--batch-size", "1", "--chunk-size", "2"])
+    assert result.exit_code == 130 and result.output.strip() == "interrupted"
+    assert signal.getsignal(signal.SIGINT) is before
+    assert len(list((tmp_path / "cut.parquet.parts").glob("part-*.parquet"))) >= 2 and not out.exists()
+    monkeypatch.undo()
+    summary = predict(loaded, folder_with_bad_files, out, batch_size=1, shard_rows=2, progress=False)
+    assert summary.n_resumed >= 4
+    pd.testing.assert_frame_equal(pd.read_parquet(straight), pd.read_parquet(out))

@@ -220,6 +220,32 @@ def test_resume_after_a_kill_repeats_no_epoch(synth_catalog, tmp_path):
     pd.testing.assert_frame_equal(frame(resumed.history), frame(whole.history), rtol=1e-5)
 
 
+class CtrlC(L.Callback):
+    """Ctrl-C at the end of ``epoch``'s training, after the checkpoints of the epochs before."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_ctrl_c_stays_a_keyboard_interrupt_and_the_run_resumes(synth_catalog, tmp_path):
+    import signal
+
+    cfg = config(synth_catalog, "train.max_epochs=3", "train.embedding_cache=false")
+    before = signal.getsignal(signal.SIGINT)
+    # Lightning turns Ctrl-C into sys.exit(1) and leaves SIGINT ignored.
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", callbacks=[CtrlC(epoch=1)])
+    assert signal.getsignal(signal.SIGINT) is before
+    assert (tmp_path / "cut" / "checkpoints" / "last.ckpt").is_file()
+    resumed = train(cfg, tmp_path / "cut")
+    assert resumed.summary["resumed_from_epoch"] == 1 and resumed.history["epoch"].tolist() == [0, 1, 2]
+
+
 @pytest.mark.slow
 def test_results_do_not_depend_on_loader_workers_even_across_a_resume(synth_catalog, tmp_path):
     cfg = config(synth_catalog, "train.max_epochs=3", "train.embedding_cache=false")

@@ -1,13 +1,15 @@
-"""Keeping library chatter off the terminal: Lightning's start-up banners and tips."""
+"""Lightning at the terminal: its start-up banners and tips kept off, and Ctrl-C kept a KeyboardInterrupt."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import threading
 import warnings
 from collections.abc import Iterator
 
-__all__ = ["quiet_lightning", "lightning_banners_off", "LIGHTNING_LOGGERS", "HARMLESS_WARNINGS"]
+__all__ = ["quiet_lightning", "lightning_banners_off", "call_trainer", "LIGHTNING_LOGGERS", "HARMLESS_WARNINGS"]
 
 #: Loggers through which Lightning prints "GPU available", tips and summaries.
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero")
@@ -22,6 +24,28 @@ HARMLESS_WARNINGS = (
     r".*Checkpoint directory .* exists and is not empty.*",  # resumed training runs
     r".*module\(s\) in eval mode at the start of training.*",  # frozen backbones stay in eval mode
 )
+
+
+def call_trainer(method, *args, **kwargs):
+    """Call a Trainer entry point (``trainer.fit``, ``trainer.predict``) so that Ctrl-C stays Ctrl-C.
+
+    On a KeyboardInterrupt Lightning tears the run down, ignores SIGINT from then on
+    and calls ``sys.exit(1)``: a Python caller would lose its process, and the
+    command line would end silently with status 1 instead of ``interrupted`` and 130.
+    Here the exit becomes the KeyboardInterrupt again and SIGINT's handler is put
+    back; finished parts and checkpoints stay, as Lightning's teardown leaves them.
+    """
+    trainer = method.__self__
+    main_thread = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if main_thread else None
+    try:
+        return method(*args, **kwargs)
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        if main_thread and handler is not None:
+            signal.signal(signal.SIGINT, handler)
+        raise KeyboardInterrupt from None
 
 
 def lightning_banners_off() -> None:

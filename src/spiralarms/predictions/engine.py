@@ -37,7 +37,7 @@ from pydantic import Field
 
 from spiralarms.config import Settings
 from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
-from spiralarms.logs import quiet_lightning
+from spiralarms.logs import call_trainer, quiet_lightning
 from spiralarms.models.fusion import inference_batch_size
 from spiralarms.models.loading import LoadedModel, load_model
 from spiralarms.predictions.output import Manifest, OutputLayout, RunIdentity
@@ -458,7 +458,7 @@ def _run(layout, datamodule, module, settings, precision, card, started) -> Pred
         callbacks=[writer, progress],
     )
     try:
-        trainer.predict(module, datamodule=datamodule, return_predictions=False)
+        call_trainer(trainer.predict, module, datamodule=datamodule, return_predictions=False)
     except BaseException:
         if trainer.is_global_zero:
             _remove_if_empty(layout, datamodule)

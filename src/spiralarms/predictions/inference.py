@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from spiralarms.logs import quiet_lightning
+from spiralarms.logs import call_trainer, quiet_lightning
 from spiralarms.models.module import ArmClassifierModule
 
 __all__ = ["predict_arrays"]
@@ -72,7 +72,7 @@ def _predict(module, loader, device, precision, was_training) -> np.ndarray:
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    batches = trainer.predict(module, dataloaders=loader, return_predictions=True)
+    batches = call_trainer(trainer.predict, module, dataloaders=loader, return_predictions=True)
     module.train(was_training)
     if not batches:
         return np.zeros((0, len(module.classes)), dtype=np.float32)

@@ -54,6 +54,7 @@ from spiralarms.config import (
 from spiralarms.data.images import scan_images
 from spiralarms.data.store import PreparedStore, is_prepared_store
 from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
+from spiralarms.logs import call_trainer
 from spiralarms.predictions.inference import predict_arrays
 from spiralarms.models.backbones import build_classifier
 from spiralarms.models.fusion import inference_batch_size
@@ -538,7 +539,7 @@ def train(
         datamodule.set_epoch(start_epoch)
         fit_started = time.perf_counter()
         if not finished:  # a run ended by early stopping stays ended
-            trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resuming else None)
+            call_trainer(trainer.fit, module, datamodule=datamodule, ckpt_path=str(last) if resuming else None)
         fit_seconds = time.perf_counter() - fit_started
 
         best_path = run_dir / "checkpoints" / "best.ckpt"
