@@ -34,6 +34,23 @@ def call_trainer(method, *args, **kwargs):
     command line would end silently with status 1 instead of ``interrupted`` and 130.
     Here the exit becomes the KeyboardInterrupt again and SIGINT's handler is put
     back; finished parts and checkpoints stay, as Lightning's teardown leaves them.
+
+    Parameters
+    ----------
+    method : bound method of lightning.Trainer
+        ``trainer.fit`` or ``trainer.predict`` (or another entry point).
+    *args, **kwargs
+        Passed to ``method``.
+
+    Returns
+    -------
+    object
+        What ``method`` returns.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        Where Lightning, interrupted by Ctrl-C, would exit the process.
     """
     trainer = method.__self__
     main_thread = threading.current_thread() is threading.main_thread()
