@@ -532,3 +532,19 @@ def test_ctrl_c_mid_run_is_interrupted_130_keeps_finished_parts_and_resumes(tiny
     summary = predict(loaded, folder_with_bad_files, out, batch_size=1, shard_rows=2, progress=False)
     assert summary.n_resumed >= 4
     pd.testing.assert_frame_equal(pd.read_parquet(straight), pd.read_parquet(out))
+
+
+def test_predict_arrays_gives_the_module_back_in_its_mode_even_after_ctrl_c(loaded, monkeypatch):
+    import copy
+
+    module = copy.deepcopy(loaded.module).train()
+    x = torch.zeros((4, 3, 64, 64), dtype=torch.uint8)
+    assert predict_arrays(module, x).shape == (4, 6) and module.training
+
+    def ctrl_c(self, batch, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ArmClassifierModule, "predict_step", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        predict_arrays(module, x)
+    assert module.training

@@ -72,8 +72,10 @@ def _predict(module, loader, device, precision, was_training) -> np.ndarray:
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    batches = call_trainer(trainer.predict, module, dataloaders=loader, return_predictions=True)
-    module.train(was_training)
+    try:
+        batches = call_trainer(trainer.predict, module, dataloaders=loader, return_predictions=True)
+    finally:
+        module.train(was_training)  # also after an error or Ctrl-C: the caller may go on training
     if not batches:
         return np.zeros((0, len(module.classes)), dtype=np.float32)
     return torch.cat([b.float().cpu() for b in batches]).numpy()
