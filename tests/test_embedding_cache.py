@@ -197,7 +197,7 @@ def test_head_on_cached_features_trains_like_the_frozen_model_on_images(easy, tm
 def test_train_cached_and_uncached_runs_agree(tmp_path):
     from spiralarms.data.synthetic import synthesize_dataset  # a broken renderer fails, never skips
 
-    synthesize_dataset(tmp_path / "synth", n_per_class=5, seed=1, size=64, progress=False)
+    synthesize_dataset(tmp_path / "synth", n_per_class=5, seed=1, size=64, progress=False, preset="crisp")
     overrides = [
         f"data.catalog={tmp_path / 'synth' / 'catalog.csv'}", "data.crop=48", "model.backbone=test_efficientnet",
         "model.pretrained=false", "model.hidden=32", "model.frozen=true", "train.max_epochs=3",

@@ -46,7 +46,7 @@ def masked_synth(tmp_path_factory):
     from spiralarms.data.synthetic import synthesize_dataset
 
     out = tmp_path_factory.mktemp("masked-synth")
-    synthesize_dataset(out, n_per_class=3, seed=5, size=64, write_masks=True, progress=False)
+    synthesize_dataset(out, n_per_class=3, seed=5, size=64, write_masks=True, progress=False, preset="crisp")
     return out
 
 

@@ -236,3 +236,21 @@ def test_prepared_store_serves_the_tables_labels(tiny_galaxies, tmp_path):
         for dataset, part in ((data.train_eval_dataset, data.train_table), (data.val_dataset, data.val_table)):
             assert [classes[i] for i in dataset.labels] == part["label"].tolist()
             assert dataset[0][1] == classes.index(part["label"].iloc[0])
+
+
+def test_synthetic_source_is_reused_only_for_the_same_preset(tmp_path):
+    """A reproduction folder's galaxies are reused for the same set, redrawn for another preset."""
+    from spiralarms.experiments.reproduce import prepare_source
+
+    def source(preset):
+        overrides = ["source.n_per_class=1", "source.size=64", f"source.preset={preset}"]
+        return load_reproduce_config(quick=True, overrides=overrides)
+
+    lines = []
+    catalog, description = prepare_source(source("crisp"), tmp_path, log=lines.append)
+    assert set(pd.read_csv(catalog)["preset"]) == {"crisp"} and "preset crisp" in description
+    prepare_source(source("crisp"), tmp_path, log=lines.append)
+    assert "reusing" in lines[-1]
+    catalog, description = prepare_source(source("sdss"), tmp_path, log=lines.append)
+    assert "rendering" in lines[-1] and set(pd.read_csv(catalog)["preset"]) == {"sdss"}
+    assert "preset sdss" in description

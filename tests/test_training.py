@@ -43,7 +43,7 @@ def synth_catalog(tmp_path_factory):
     from spiralarms.data.synthetic import synthesize_dataset  # a broken renderer fails, never skips
 
     out = tmp_path_factory.mktemp("synth")
-    synthesize_dataset(out, n_per_class=6, seed=0, size=64, progress=False)
+    synthesize_dataset(out, n_per_class=6, seed=0, size=64, progress=False, preset="crisp")
     return out / "catalog.csv"
 
 

@@ -24,7 +24,7 @@ from spiralarms.errors import SpiralArmsError
 DEMO_N_PER_CLASS = 250
 
 #: The renderer preset of the demo's galaxies: the embedded default (docs/synthetic.md);
-#: ``--preset sdss`` trains on galaxies fitted to SDSS cutouts instead.
+#: ``--preset crisp`` trains on the first renderer's sharper galaxies instead.
 DEMO_PRESET = DEFAULT_PRESET
 
 #: The demo's configuration (packaged with spiralarms).

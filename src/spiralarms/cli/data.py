@@ -23,7 +23,7 @@ def synth(
     size: Annotated[int, typer.Option(min=32, help="Image side in pixels (GZ2 cutouts are 424).")] = 424,
     masks: Annotated[bool, typer.Option("--masks/--no-masks", help="Also write galaxy/arm masks (masks/<id>.npz).")] = False,
     preset: Annotated[
-        Optional[str], typer.Option(help="Renderer preset: crisp (the default) or sdss (fitted to SDSS cutouts); docs/synthetic.md.")
+        Optional[str], typer.Option(help="Renderer preset: sdss (the default, fitted to SDSS cutouts) or crisp (sharp, fast); docs/synthetic.md.")
     ] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Processes that render (default: one per core, up to 8); the files do not depend on it.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,

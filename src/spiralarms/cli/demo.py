@@ -18,7 +18,7 @@ def demo(
     n_per_class: Annotated[int, typer.Option("--n-per-class", min=5, help="Synthetic galaxies per class.")] = 250,
     seed: Annotated[int, typer.Option(help="Seed of the galaxies, split and training.")] = 0,
     preset: Annotated[
-        Optional[str], typer.Option(help="Renderer preset of the galaxies: crisp (the default) or sdss (docs/synthetic.md).")
+        Optional[str], typer.Option(help="Renderer preset of the galaxies: sdss (the default, fitted to SDSS cutouts) or crisp (docs/synthetic.md).")
     ] = None,
     set_: Annotated[
         Optional[list[str]], typer.Option("--set", help="Override a config key (repeatable).")

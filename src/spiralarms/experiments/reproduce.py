@@ -81,7 +81,7 @@ def prepare_source(config: ReproduceConfig, out: str | Path, *, progress: bool =
     """The catalogue every run reads, and a sentence describing it.
 
     Synthetic galaxies are rendered into ``out/data`` once; a folder that already
-    holds the same set (count, seed, size) is reused.
+    holds the same set (count, seed, size, preset) is reused.
 
     Returns
     -------
@@ -95,19 +95,20 @@ def prepare_source(config: ReproduceConfig, out: str | Path, *, progress: bool =
     """
     source = config.source
     if source.kind == "synthetic":
-        from spiralarms.data.synthetic import synthesize_dataset
+        from spiralarms.data.synthetic import get_preset, synthesize_dataset
 
         folder = Path(out) / "data"
         catalog = folder / "catalog.csv"
-        if _synthetic_matches(catalog, source.n_per_class, source.seed, source.size):
+        preset = get_preset(source.preset).name
+        if _synthetic_matches(catalog, source.n_per_class, source.seed, source.size, preset):
             log(f"synthetic galaxies: reusing {catalog}")
         else:
             log(f"synthetic galaxies: rendering {6 * source.n_per_class} ({source.n_per_class} per class, "
                 f"{source.size} px) into {folder}")
             synthesize_dataset(folder, n_per_class=source.n_per_class, seed=source.seed, size=source.size,
-                               progress=progress)
+                               progress=progress, preset=preset)
         description = (f"{6 * source.n_per_class} synthetic galaxies ({source.n_per_class} per class, "
-                       f"{source.size} x {source.size} px, seed {source.seed}; `spiralarms synth`), "
+                       f"{source.size} x {source.size} px, seed {source.seed}, preset {preset}; `spiralarms synth`), "
                        "through the paper's clean-sample cuts")
     else:
         if source.catalog is None:
@@ -125,14 +126,15 @@ def prepare_source(config: ReproduceConfig, out: str | Path, *, progress: bool =
     return catalog, description + "."
 
 
-def _synthetic_matches(catalog: Path, n_per_class: int, seed: int, size: int) -> bool:
+def _synthetic_matches(catalog: Path, n_per_class: int, seed: int, size: int, preset: str) -> bool:
     if not catalog.is_file():
         return False
     try:
-        existing = pd.read_csv(catalog, usecols=["seed", "image_size", "file"])
-    except ValueError:
+        existing = pd.read_csv(catalog, usecols=["seed", "image_size", "file", "preset"])
+    except ValueError:  # not a synthetic catalogue, or one older than the preset column
         return False
-    if len(existing) != 6 * n_per_class or set(existing["seed"]) != {seed} or set(existing["image_size"]) != {size}:
+    if (len(existing) != 6 * n_per_class or set(existing["seed"]) != {seed}
+            or set(existing["image_size"]) != {size} or set(existing["preset"]) != {preset}):
         return False
     return all((catalog.parent / f).is_file() for f in existing["file"])
 

@@ -82,6 +82,9 @@ class SourceConfig(Settings):
         Side of the synthetic images in pixels (GZ2 cutouts: 424).
     seed : int
         Seed of the synthetic galaxies and of ``class_counts``.
+    preset : str or None
+        Renderer preset of the synthetic galaxies
+        (:data:`spiralarms.data.synthetic.PRESETS`); ``None``: the embedded default.
     class_counts : dict of str to int, or None
         Largest number of galaxies kept per class after the cuts, e.g. a scaled-down
         copy of the paper's class imbalance on a balanced synthetic set; ``None``
@@ -93,6 +96,7 @@ class SourceConfig(Settings):
     n_per_class: int = Field(150, ge=1)
     size: int = Field(424, ge=32)
     seed: int = Field(0, ge=0)
+    preset: str | None = None
     class_counts: dict[str, int] | None = None
 
     @field_validator("class_counts")

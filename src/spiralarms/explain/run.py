@@ -162,7 +162,10 @@ def run_masks(
             if galaxy in table.index:
                 row = table.loc[galaxy]
                 index = int(row["dr7objid"]) - SYNTHETIC_ID_BASE
-                params, _, rendered, _ = make_galaxy(index, seed=int(row["seed"]), size=int(row["image_size"]))
+                # Catalogues older than the preset column were all drawn by crisp.
+                preset = str(row["preset"]) if "preset" in row.index and pd.notna(row["preset"]) else "crisp"
+                params, _, rendered, _ = make_galaxy(index, seed=int(row["seed"]), size=int(row["image_size"]),
+                                                     preset=preset)
                 if index >= 0 and params.seed == int(row["galaxy_seed"]):  # the same galaxy, not a lookalike id
                     found, how = rendered.as_dict(), "rendered"
         if found is None:

@@ -5,7 +5,7 @@ the same galaxy in another size.
 
 Two presets (:data:`PRESETS`) draw galaxies:
 
-``sdss``
+``sdss`` (the default)
     Fitted to the statistics of real SDSS Galaxy Zoo cutouts
     (``benchmarks/bench_realism.py``, ``docs/synthetic.md``). Every GZ2 cutout frames
     its galaxy alike (0.02 petroR90 arcsec per pixel), so what changes from galaxy to
@@ -15,11 +15,12 @@ Two presets (:data:`PRESETS`) draw galaxies:
     Colours are drawn per component (red bulge, bluer disc growing bluer outwards,
     blue arms), the PSF has wings, the display is the colour-preserving asinh
     composite of Lupton et al. (2004) and the JPEG quality that of the cutouts (75).
-``crisp`` (the default)
+    The default since its demo model keeps the demo's macro F1 at 0.8 or more while
+    saying more on real cutouts than ``crisp``'s (``docs/synthetic.md``).
+``crisp``
     The first renderer: large, sharp, high-contrast galaxies on a white-noise sky with
-    a plain per-channel asinh stretch, JPEG quality 90. It stays the default because
-    a demo model trained on ``sdss`` galaxies does not reach the demo's macro F1 of
-    0.8 (``docs/synthetic.md``).
+    a plain per-channel asinh stretch, JPEG quality 90; fast, and its arms survive
+    small images (the tests' galaxies of 64-96 pixels).
 """
 
 from __future__ import annotations
@@ -497,8 +498,13 @@ def _sample_sdss(true_class: str, rng: np.random.Generator, size: int) -> Galaxy
         contrast, depletion = u(0.05, 0.2), u(0.0, 0.1)
     elif reason == "flocculent":
         contrast, depletion = u(1.2, 2.0), u(0.3, 0.5)
-    else:
+    elif true_class == "?":
         contrast, depletion = u(1.3, 2.4), u(0.3, 0.55)
+    else:
+        # The clean sample keeps the galaxies whose arms volunteers counted alike:
+        # prominent arms, 1.6 times the contrast of the unresolved ones (with 1.3-2.4,
+        # as those, the demo's macro F1 stayed at 0.75; docs/synthetic.md).
+        contrast, depletion = u(2.08, 3.84), u(0.3, 0.55)
     amplitudes = tuple(float(a) for a in u(0.75, 1.0, size=n_arms))
     jitter = tuple(float(j) for j in u(-0.08, 0.08, size=n_arms) * 360.0 / n_arms)
     bulge_fraction = u(0.5, 0.9) if early else u(0.05, 0.4)
@@ -629,9 +635,9 @@ PRESETS: dict[str, Preset] = {
 }
 
 #: The preset of the embedded default data set (``spiralarms synth``, ``spiralarms demo``):
-#: ``crisp`` until a more realistic one keeps the demo's macro F1 at 0.8 or more
-#: (``sdss`` reached 0.75-0.78; docs/synthetic.md).
-DEFAULT_PRESET = "crisp"
+#: ``sdss``, since its demo keeps the macro F1 at 0.8 or more (0.81-0.82 over three
+#: seeds) and its model says more on real cutouts than ``crisp``'s (docs/synthetic.md).
+DEFAULT_PRESET = "sdss"
 
 
 def get_preset(name: str | None = None) -> Preset:

@@ -139,7 +139,7 @@ def synthesize_dataset(
         Show a progress bar on standard error.
     preset : str, optional
         Renderer preset (:data:`~spiralarms.data.synthetic.PRESETS`); default
-        :data:`~spiralarms.data.synthetic.DEFAULT_PRESET` (``crisp``).
+        :data:`~spiralarms.data.synthetic.DEFAULT_PRESET` (``sdss``).
     workers : int, optional
         Processes that render; default one per core (up to 8), one for fewer than 64
         galaxies. The files do not depend on it.
