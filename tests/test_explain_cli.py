@@ -171,6 +171,15 @@ def test_rendered_masks_equal_the_mask_files(grey_run, masked_synth, tmp_path):
     for galaxy in ids:
         for region in ("galaxy", "arms"):
             np.testing.assert_array_equal(rendered[galaxy][region], from_files[galaxy][region])
+    # These are crisp galaxies, not of the default preset: rendered with the row's preset,
+    # and so are those of a catalogue older than the preset column (all crisp).
+    catalog = pd.read_csv(masked_synth / "catalog.csv")
+    assert set(catalog["preset"]) == {"crisp"}
+    catalog.drop(columns="preset").to_csv(copy / "catalog.csv", index=False)
+    rendered, source, _ = run_masks(run, ids, files, crop=48)
+    assert source == "rendered"
+    for galaxy in ids:
+        np.testing.assert_array_equal(rendered[galaxy]["arms"], from_files[galaxy]["arms"])
 
     # Real galaxies (no mask files, no rendering columns): skipped with a note.
     (copy / "catalog.csv").write_text("dr7objid,label\n1,2\n")
