@@ -109,6 +109,16 @@ def test_demo_small_run_writes_a_report(tmp_path):
     report = (out / "report.md").read_text()
     assert f"{summary['macro_f1']:.3f}" in report and "![examples](examples.png)" in report
     assert "spiralarms demo" in check_report_page(out)
+    assert "renderer preset `sdss`" in report  # the embedded default
+
+    # A rerun with other galaxies renders them and trains afresh; with the same, resumes.
+    small = ["demo", "--out", str(out), "--n-per-class", "8", "--json", "--set", "train.max_epochs=3", "--set", "train.cache_views=1"]
+    for preset, resumed in (("crisp", None), ("crisp", 3)):
+        result = runner.invoke(app, [*small, "--preset", preset])
+        assert result.exit_code == 0, result.output
+        assert json.loads((out / "run" / "train_summary.json").read_text())["resumed_from_epoch"] == resumed
+        assert set(pd.read_csv(out / "galaxies" / "catalog.csv")["preset"]) == {preset}
+    assert "renderer preset `crisp`" in (out / "report.md").read_text()
 
 
 @pytest.mark.slow

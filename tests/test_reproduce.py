@@ -89,6 +89,26 @@ def test_rerun_trains_nothing_and_a_killed_run_resumes(tiny_galaxies, tmp_path, 
     assert len(count_training) == 5 and not set(count_training) & set(runs["run_key"])
 
 
+@pytest.mark.slow
+def test_a_catalogue_replaced_under_the_same_path_gets_new_runs(tiny_galaxies, tmp_path, count_training):
+    """Finished runs are reused only for the catalogue they were trained on (its bytes)."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_galaxies, data)
+    config = tiny_settings(data / "catalog.csv", "downsampling.enabled=false")
+    run_reproduction(config, tmp_path / "out", overrides=TINY_RUN, log=lambda *_: None)
+    first = list(count_training)
+    assert len(first) == 2
+    count_training.clear()
+    run_reproduction(config, tmp_path / "out", overrides=TINY_RUN, log=lambda *_: None)
+    assert count_training == []  # the same catalogue: every run read back
+
+    pd.read_csv(data / "catalog.csv").assign(note="rendered again").to_csv(data / "catalog.csv", index=False)
+    result = run_reproduction(config, tmp_path / "out", overrides=TINY_RUN, log=lambda *_: None)
+    assert result.n_trained == len(count_training) == 2 and not set(count_training) & set(first)
+
+
 class KillAfterFirstEpoch(L.Callback):
     """Stop training as a kill would, once the first epoch's checkpoints are written."""
 

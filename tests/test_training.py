@@ -269,6 +269,37 @@ def test_resume_refuses_a_changed_configuration_and_resume_false_restarts(synth_
 
 
 @pytest.mark.slow
+def test_resume_refuses_other_galaxies_or_changed_images_and_the_cache_sees_them(synth_catalog, tmp_path):
+    """A catalogue re-rendered or edited under the same path is other data: no resume, no stale features."""
+    import os
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(synth_catalog.parent, data)
+    catalog = data / "catalog.csv"
+    run = tmp_path / "run"
+    first = train(config(catalog, "train.max_epochs=1"), run)
+    assert first.summary["embedding_cache"]["reused"] is False
+    again = train(config(catalog, "train.max_epochs=2"), run)  # the same data: resumes
+    assert again.summary["resumed_from_epoch"] == 1 and again.summary["embedding_cache"]["reused"] is True
+
+    table = pd.read_csv(catalog)
+    table.iloc[1:].to_csv(catalog, index=False)  # one galaxy fewer
+    with pytest.raises(SpiralArmsError, match=r"run: cannot resume, the galaxies, labels or split differ"):
+        train(config(catalog, "train.max_epochs=3"), run)
+    table.to_csv(catalog, index=False)
+
+    image = data / table["file"].iloc[3]
+    later = (run / "split.csv").stat().st_mtime_ns + 10**9
+    os.utime(image, ns=(later, later))  # replaced after the run began
+    with pytest.raises(SpiralArmsError, match=r"cannot resume, 1 image file\(s\) changed since the run began"):
+        train(config(catalog, "train.max_epochs=3"), run)
+    fresh = train(config(catalog, "train.max_epochs=1"), run, resume=False)
+    assert fresh.summary["resumed_from_epoch"] is None
+    assert fresh.summary["embedding_cache"]["reused"] is False  # its features are computed again
+
+
+@pytest.mark.slow
 def test_early_stopping_keeps_the_best_epoch(synth_catalog, tmp_path):
     result = train(config(synth_catalog, "train.max_epochs=30", "train.patience=1", "train.lr=1e-2"), tmp_path / "r")
     history = result.history

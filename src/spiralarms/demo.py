@@ -65,8 +65,9 @@ def run_demo(
     Parameters
     ----------
     out : path, default "spiralarms-demo"
-        Report folder. A rerun reuses the synthetic images and resumes or reuses the
-        training run found there.
+        Report folder. A rerun with the same galaxies (count, seed, preset) reuses
+        them and resumes or reuses the training run found there; with others it
+        renders them and trains afresh.
     n_per_class : int, default 250
         Synthetic galaxies per class before the cuts.
     seed : int, default 0
@@ -107,7 +108,8 @@ def run_demo(
 
     log(f"[1/5] synthesising {6 * n_per_class} galaxies ({n_per_class} per class, preset {preset}) in {data_dir}")
     t0 = time.perf_counter()
-    if _synthetic_set_matches(catalog_file, n_per_class, seed, preset):
+    reused = _synthetic_set_matches(catalog_file, n_per_class, seed, preset)
+    if reused:
         log("      reusing the galaxies already there")
     else:
         synthesize_dataset(data_dir, n_per_class=n_per_class, seed=seed, progress=progress, preset=preset)
@@ -123,7 +125,8 @@ def run_demo(
     config = load_config(DEMO_CONFIG, overrides=[f"data.catalog={catalog_file}", f"data.seed={seed}", *overrides])
     config.train.progress = progress
     t0 = time.perf_counter()
-    result = train(config, out / "run")
+    # New galaxies (another preset, seed or size of set): a fresh run, never a resumed one.
+    result = train(config, out / "run", resume=reused)
     t_train = time.perf_counter() - t0
 
     log("[4/5] evaluating on the validation set")

@@ -20,6 +20,7 @@ Rerunning the same command trains nothing that finished and resumes what did not
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -126,6 +127,33 @@ def prepare_source(config: ReproduceConfig, out: str | Path, *, progress: bool =
     return catalog, description + "."
 
 
+def _catalog_fingerprint(path: str | Path) -> str:
+    """A short hash of a catalogue: a file's bytes, or a prepared store's file listing.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A catalogue file, or a prepared store's folder (names, sizes and modification
+        times of its files, which are written once and renamed into place).
+
+    Returns
+    -------
+    str
+        16 hexadecimal digits.
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for item in sorted(p for p in path.rglob("*") if p.is_file()):
+            stat = item.stat()
+            digest.update(f"{item.relative_to(path).as_posix()}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    else:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
 def _synthetic_matches(catalog: Path, n_per_class: int, seed: int, size: int, preset: str) -> bool:
     if not catalog.is_file():
         return False
@@ -209,6 +237,9 @@ def run_reproduction(
     cache = RunCache(out, progress=progress, log=log, checkpoints=config.checkpoints)
     table = {"class_counts": dict(config.source.class_counts), "counts_seed": config.source.seed} \
         if config.source.class_counts else {}
+    # The data in every run's key: a catalogue rendered again (another preset, size or
+    # seed) or replaced under the same path gets new runs, never the old ones' results.
+    table["catalog"] = _catalog_fingerprint(catalog)
     rows: list[dict] = []
 
     def run_all(specs: list[RunSpec]) -> None:

@@ -260,6 +260,35 @@ def _check_resumable(config: ExperimentConfig, saved: Path) -> None:
         )
 
 
+def _check_resumable_data(split: pd.DataFrame, saved: Path) -> None:
+    """Refuse to resume a run folder trained on other galaxies, labels or image files.
+
+    The run's ``split.csv`` says which galaxies it trained and validated on, and it was
+    written when the run began: another split, or an image file changed since, means
+    other data (a re-rendered or replaced set under the same catalogue path).
+    """
+    if not saved.is_file():
+        return
+    before = pd.read_csv(saved, dtype=str, keep_default_na=False)
+    now = split.astype(str)
+    columns = ["id", "label", "split", "file"]
+    if list(before.columns[: len(columns)]) != columns or len(before) != len(now) or not (
+        before[columns].to_numpy() == now[columns].to_numpy()
+    ).all():
+        raise SpiralArmsError(
+            f"{saved.parent}: cannot resume, the galaxies, labels or split differ from the run's "
+            f"({len(before)} rows in its split.csv, {len(now)} now); use a new run folder or resume=False"
+        )
+    began = saved.stat().st_mtime_ns
+    # A plain stat per image (make's rule): far cheaper than reading them again.
+    changed = [f for f in now["file"] if os.stat(f).st_mtime_ns > began]
+    if changed:
+        raise SpiralArmsError(
+            f"{saved.parent}: cannot resume, {len(changed)} image file(s) changed since the run began "
+            f"(e.g. {changed[0]}); use a new run folder or resume=False"
+        )
+
+
 def _clear_run(run_dir: Path) -> None:
     """Remove a previous run's outputs (not the embedding cache)."""
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
@@ -357,6 +386,13 @@ def _cached_datamodule(
         progress=t.progress and trainer.is_global_zero,
     )
     common = {"crop": d.crop, "grey": d.grey, "eval_transform": repr(images.eval_transform)}
+
+    def files_of(dataset) -> dict[str, list]:
+        # Paths with their sizes and modification times: an image replaced in place
+        # (a re-rendered set under the same names) gets new features, not stale ones.
+        files = list(dataset.files)
+        return {"files": files, "file_stats": [[s.st_size, s.st_mtime_ns] for s in map(os.stat, files)]}
+
     train_features = cache.features(
         "train",
         images.train_eval_dataset,
@@ -366,7 +402,7 @@ def _cached_datamodule(
         seed=d.seed,
         identity={
             **common,
-            "files": list(images.train_eval_dataset.files),
+            **files_of(images.train_eval_dataset),
             "labels": images.train_eval_dataset.labels.tolist(),
             "train_transform": repr(images.train_transform),
         },
@@ -374,7 +410,7 @@ def _cached_datamodule(
     val_features = cache.features(
         "val",
         images.val_dataset,
-        identity={**common, "files": list(images.val_dataset.files), "labels": images.val_dataset.labels.tolist()},
+        identity={**common, **files_of(images.val_dataset), "labels": images.val_dataset.labels.tolist()},
     )
     datamodule = FeatureDataModule(
         train_features,
@@ -448,7 +484,7 @@ def train(
     SpiralArmsError
         On a bad configuration, an unreadable catalogue, missing images, or an
         attempt to resume a run folder whose configuration differs (other than in
-        :data:`RESUMABLE_KEYS`).
+        :data:`RESUMABLE_KEYS`) or whose galaxies, labels, split or image files do.
     """
     started = time.perf_counter()
     config = config.with_absolute_paths()
@@ -494,6 +530,8 @@ def train(
             table, classes, d, batch_size=t.batch_size, pin_memory=device.type == "cuda", augment=config.augment
         )
         counts = images.class_counts()
+        if resuming:
+            _check_resumable_data(images.split_table(), run_dir / "split.csv")
         module = ArmClassifierModule.from_model(
             model,
             classes,
