@@ -256,7 +256,7 @@ def _check_resumable(config: ExperimentConfig, saved: Path) -> None:
         details = ", ".join(f"{k} ({before.get(k)!r} -> {now[k]!r})" for k in changed[:3])
         raise SpiralArmsError(
             f"{saved.parent}: cannot resume, the configuration differs in {details}; "
-            "use a new run folder or resume=False"
+            "use a new run folder or start afresh (--no-resume; resume=False)"
         )
 
 
@@ -277,7 +277,7 @@ def _check_resumable_data(split: pd.DataFrame, saved: Path) -> None:
     ).all():
         raise SpiralArmsError(
             f"{saved.parent}: cannot resume, the galaxies, labels or split differ from the run's "
-            f"({len(before)} rows in its split.csv, {len(now)} now); use a new run folder or resume=False"
+            f"({len(before)} rows in its split.csv, {len(now)} now); use a new run folder or start afresh (--no-resume; resume=False)"
         )
     began = saved.stat().st_mtime_ns
     # A plain stat per image (make's rule): far cheaper than reading them again.
@@ -285,7 +285,7 @@ def _check_resumable_data(split: pd.DataFrame, saved: Path) -> None:
     if changed:
         raise SpiralArmsError(
             f"{saved.parent}: cannot resume, {len(changed)} image file(s) changed since the run began "
-            f"(e.g. {changed[0]}); use a new run folder or resume=False"
+            f"(e.g. {changed[0]}); use a new run folder or start afresh (--no-resume; resume=False)"
         )
 
 
