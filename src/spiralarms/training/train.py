@@ -260,6 +260,19 @@ def _check_resumable(config: ExperimentConfig, saved: Path) -> None:
         )
 
 
+def _image_state(name: str) -> tuple[int, int] | None:
+    """Size and modification time (ns) of an image file, or of the prepared store's
+    image array for a store row named ``ARRAY[row]``; ``None`` if neither exists."""
+    for path in (name, name.rsplit("[", 1)[0] if name.endswith("]") else None):
+        if path:
+            try:
+                stat = os.stat(path)
+            except OSError:
+                continue
+            return stat.st_size, stat.st_mtime_ns
+    return None
+
+
 def _check_resumable_data(split: pd.DataFrame, saved: Path) -> None:
     """Refuse to resume a run folder trained on other galaxies, labels or image files.
 
@@ -281,7 +294,7 @@ def _check_resumable_data(split: pd.DataFrame, saved: Path) -> None:
         )
     began = saved.stat().st_mtime_ns
     # A plain stat per image (make's rule): far cheaper than reading them again.
-    changed = [f for f in now["file"] if os.stat(f).st_mtime_ns > began]
+    changed = [f for f in now["file"] if (state := _image_state(f)) is not None and state[1] > began]
     if changed:
         raise SpiralArmsError(
             f"{saved.parent}: cannot resume, {len(changed)} image file(s) changed since the run began "
@@ -391,7 +404,7 @@ def _cached_datamodule(
         # Paths with their sizes and modification times: an image replaced in place
         # (a re-rendered set under the same names) gets new features, not stale ones.
         files = list(dataset.files)
-        return {"files": files, "file_stats": [[s.st_size, s.st_mtime_ns] for s in map(os.stat, files)]}
+        return {"files": files, "file_stats": [_image_state(f) for f in files]}
 
     train_features = cache.features(
         "train",
