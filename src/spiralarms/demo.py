@@ -8,7 +8,6 @@ writes a report folder whose ``report.md`` is the page to read first.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import pandas as pd
 from spiralarms import __version__
 from spiralarms.data.synthetic import DEFAULT_PRESET
 from spiralarms.errors import SpiralArmsError
+from spiralarms.io.atomic import save_figure, write_json
 
 #: Galaxies per class in the demo: enough for a stable macro F1 on the validation
 #: set, few enough for the whole demo to run in minutes on two CPU cores.
@@ -133,7 +133,7 @@ def run_demo(
     metrics = evaluate_run(out / "run", out, progress=progress)
     predictions = pd.read_csv(out / "predictions.csv", dtype={"label": str, "true_label": str, "id": str})
     fig = plot_example_grid(predictions, metrics["classes"], n_per_class=5, crop=config.data.crop, seed=seed)
-    fig.savefig(out / "examples.png", dpi=90)
+    save_figure(fig, out / "examples.png", dpi=90)
     plt.close(fig)
 
     log("[5/5] writing the report")
@@ -225,15 +225,12 @@ def _write_report(out, selection, result, metrics, table_md, t_synth, t_train, w
     from spiralarms.reports.pages import write_report_html
 
     write_report_html(out, "demo", title="spiralarms demo", markdown="\n".join(lines))
-    (out / "demo.json").write_text(
-        json.dumps(
-            {
-                "macro_f1": metrics["macro_f1"],
-                "accuracy": metrics["accuracy"],
-                "n_selected": selection.n_selected,
-                "seconds": {"synthesis": t_synth, "training": t_train, "total": wall},
-            },
-            indent=2,
-        )
-        + "\n"
+    write_json(
+        out / "demo.json",
+        {
+            "macro_f1": metrics["macro_f1"],
+            "accuracy": metrics["accuracy"],
+            "n_selected": selection.n_selected,
+            "seconds": {"synthesis": t_synth, "training": t_train, "total": wall},
+        },
     )

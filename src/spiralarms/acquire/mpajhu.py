@@ -17,6 +17,7 @@ import pandas as pd
 from spiralarms.acquire.download import download as resumable_download
 from spiralarms.catalog.schema import MPAJHU_ID_COLUMNS
 from spiralarms.errors import SpiralArmsError, first_line
+from spiralarms.io.atomic import write_text
 from spiralarms.io.ids import exact_ids
 from spiralarms.io.tables import write_table
 
@@ -215,7 +216,7 @@ def fetch_mpajhu_skyserver(
         if progress is not None:
             progress(index, len(frame))
         if len(frame) < chunk_rows:
-            done.write_text("the last chunk came back short: the catalogue is complete\n")
+            write_text(done, "the last chunk came back short: the catalogue is complete\n")
 
     parts = sorted(chunks.glob("chunk-*.csv"))
     if not parts:

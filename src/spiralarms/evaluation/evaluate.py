@@ -9,7 +9,7 @@ import pandas as pd
 from spiralarms.errors import SpiralArmsError
 from spiralarms.evaluation.figures import save_confusion_figures
 from spiralarms.evaluation.evaluation_report import metrics_markdown
-from spiralarms.io.atomic import write_json, write_text
+from spiralarms.io.atomic import save_figure, write_json, write_text
 from spiralarms.io.run_folder import RunFolder
 from spiralarms.models.metrics import classification_metrics
 
@@ -147,11 +147,11 @@ def beyond_accuracy(probs, labels, classes, out_dir: str | Path | None = None) -
         scaled = apply_temperature(p, calibration["temperature"])
         fig = plot_reliability({"as trained": reliability_table(p, y),
                                 f"temperature {calibration['temperature']:.2f}": reliability_table(scaled, y)})
-        fig.savefig(out_dir / "reliability.png", dpi=110)
+        save_figure(fig, out_dir / "reliability.png", dpi=110)
         plt.close(fig)
         curve = coverage_accuracy(p, y)
         write_table(curve, out_dir / "coverage.csv")
         fig = plot_coverage({"validation set": curve})
-        fig.savefig(out_dir / "coverage.png", dpi=110)
+        save_figure(fig, out_dir / "coverage.png", dpi=110)
         plt.close(fig)
     return result

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from spiralarms.evaluation.metrics import normalised_confusion
+from spiralarms.io.atomic import save_figure
 
 
 def plot_confusion_matrix(
@@ -85,7 +86,7 @@ def save_confusion_figures(metrics: dict, out_dir: str | Path, prefix: str = "co
     for normalise, suffix in ((False, "counts"), (True, "normalised")):
         fig = plot_confusion_matrix(metrics["confusion_matrix"], metrics["classes"], normalise=normalise)
         path = out_dir / f"{prefix}_{suffix}.png"
-        fig.savefig(path, dpi=120)
+        save_figure(fig, path, dpi=120)
         plt.close(fig)
         paths.append(path)
     return paths

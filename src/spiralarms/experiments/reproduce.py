@@ -37,6 +37,7 @@ from spiralarms.experiments import backbone_comparison, class_configs, crop_swee
 from spiralarms.experiments.reproduction_report import ReportSettings, write_report
 from spiralarms.experiments.runner import RunCache, RunSpec, write_runs
 from spiralarms.experiments.settings import ReproduceConfig, check_run_overrides
+from spiralarms.io.atomic import write_text
 
 __all__ = ["ReproductionResult", "run_reproduction", "prepare_source", "model_configs", "DATA_HINT"]
 
@@ -232,7 +233,7 @@ def run_reproduction(
     catalog, data_description = prepare_source(config, out, progress=progress, log=log)
     configs = model_configs(config, catalog, overrides)
     settings = {"reproduce": config.to_dict(), "overrides": overrides}
-    (out / "reproduce.yaml").write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+    write_text(out / "reproduce.yaml", yaml.safe_dump(settings, sort_keys=False))
 
     cache = RunCache(out, progress=progress, log=log, checkpoints=config.checkpoints)
     table = {"class_counts": dict(config.source.class_counts), "counts_seed": config.source.seed} \

@@ -42,7 +42,9 @@ from spiralarms.experiments.protocol import (
     split_words,
 )
 from spiralarms.experiments.runner import read_run_table
+from spiralarms.io.atomic import save_figure
 from spiralarms.io.run_folder import RunFolder
+from spiralarms.io.tables import write_table
 
 __all__ = ["ReportSettings", "STANDING_DEPARTURES", "departures", "plot_figure5", "write_report", "format_value"]
 
@@ -223,11 +225,11 @@ def _sweep_section(runs: pd.DataFrame, settings: ReportSettings, out: Path) -> t
         return ["## 4.2.1 Selection of image size (Figure 5)", "", "Not run.", ""], {}
     chosen = crop_sweep.choose_crop(stats)
     fig = plot_figure5(stats, chosen)
-    fig.savefig(out / "figure5.png", dpi=110)
+    save_figure(fig, out / "figure5.png", dpi=110)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
-    stats.to_csv(out / "figure5.csv", index=False)
+    write_table(stats, out / "figure5.csv")
     which = "macro F1 (mean of the two classes' F1)" if settings.f1 == "macro" else f"F1 of class m = {settings.f1}"
     per_class = (
         f"at most {settings.sweep_per_class} galaxies per class" if settings.sweep_per_class else "a balanced subset"
@@ -290,7 +292,7 @@ def _table3_section(runs: pd.DataFrame, settings: ReportSettings, out: Path) -> 
     model = settings.downsampling_model
     compare = [m for m in settings.compare if m != model and m in set(part["model"])]
     table = downsampling.table3(runs, model, compare)
-    table.to_csv(out / "table3.csv", index=False)
+    write_table(table, out / "table3.csv")
     columns = [(model, "all"), (model, "down")] + [(m, "down") for m in compare]
     metrics = ("precision", "recall", "f1")
     header = ["m"] + [f"{label} {'all' if d == 'all' else 'down'} {short}" for label, d in columns[:2]
@@ -391,7 +393,7 @@ def _figure6_lines(part: pd.DataFrame, model: str, out: Path) -> list[str]:
         return []
     classes = [c for c in PAPER_CLASSES if any(c in counts for counts in sets.values())]
     fig = plot_figure6(sets, {"full": CLASS_COUNTS, "down-sampled": DOWNSAMPLED_COUNTS}, classes)
-    fig.savefig(out / "figure6.png", dpi=100)
+    save_figure(fig, out / "figure6.png", dpi=100)
     rows = [[name, *[counts.get(c, 0) for c in classes], sum(counts.values())] for name, counts in sets.items()]
     rows += [[f"paper, {name}", *[counts[c] for c in classes], sum(counts[c] for c in classes)]
              for name, counts in (("full", CLASS_COUNTS), ("down-sampled", DOWNSAMPLED_COUNTS))]
@@ -452,7 +454,7 @@ def _figure7_section(runs: pd.DataFrame, settings: ReportSettings, models: Seque
     merges = [m for m in settings.merges if m in {k[1] for k in matrices}]
     merges += sorted({k[1] for k in matrices} - set(merges))
     fig = class_configs.plot_figure7(matrices, present, merges)
-    fig.savefig(out / "figure7.png", dpi=100)
+    save_figure(fig, out / "figure7.png", dpi=100)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -512,7 +514,7 @@ def _figure13_section(runs: pd.DataFrame, settings: ReportSettings, out: Path) -
         fig = plot_figure13(chosen, int(row["crop"]), str(row["model"]))
     except SpiralArmsError as exc:  # a moved or unreadable image must not lose the rest of the report
         return [title, "", f"Not available: {exc}", ""]
-    fig.savefig(out / "figure13.png", dpi=100)
+    save_figure(fig, out / "figure13.png", dpi=100)
     n_true = int((predictions["label"].astype(str) == FIGURE13_TRUE).sum())
     counts = ", ".join(f"{chosen[p].attrs['total']} as m={p}" for p in FIGURE13_PREDICTED)
     substitute = "" if row["model"] == settings.figure13_model else (

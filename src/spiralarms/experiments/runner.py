@@ -50,6 +50,7 @@ from spiralarms.errors import SpiralArmsError
 from spiralarms.training import train
 from spiralarms.training.datamodule import STRATA_COLUMN
 from spiralarms.training.train import load_selection
+from spiralarms.io.atomic import write_json
 from spiralarms.io.run_folder import RunFolder
 from spiralarms.io.tables import write_table
 
@@ -489,7 +490,7 @@ class RunCache:
         folder.mkdir(parents=True, exist_ok=True)
         record = {"key": spec.key, "config_hash": spec.config_hash, "experiment": spec.experiment,
                   "setting": spec.setting, "model": spec.model, "table": spec.table}
-        (folder / SPEC_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        write_json(folder / SPEC_FILE, record)
         self.log(f"{label}: {'resuming' if resumed else 'training'} in {folder}")
         started = time.perf_counter()
         result = train(config, folder, resume=True, table=table, classes=classes, cache_dir=self.cache_dir)

@@ -46,7 +46,7 @@ from spiralarms.explain.galleries import GALLERY_KINDS, load_images, select_gall
 from spiralarms.explain.layers import LAYER_ROLES, feature_layers, last_conv_stage, model_device
 from spiralarms.explain.maps import feature_maps, gradcam_pp, smoothgrad
 from spiralarms.io import tables
-from spiralarms.io.atomic import write_json
+from spiralarms.io.atomic import save_array, save_figure, write_json
 from spiralarms.io.run_folder import RunFolder
 
 __all__ = ["explain_run", "run_masks", "MAP_NAMES"]
@@ -215,7 +215,7 @@ def _unique_ids(files: Sequence[Path]) -> list[str]:
 
 def _save_figure(fig, path: Path, outputs: list[str], out: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     outputs.append(str(path.relative_to(out)))
 
 
@@ -312,8 +312,8 @@ def _compute_maps(
         ]
     )
     for i, galaxy in enumerate(galaxies.ids):
-        np.save(out / "maps" / f"{galaxy}_gradcampp.npy", galaxies.cams[i])
-        np.save(out / "maps" / f"{galaxy}_smoothgrad.npy", galaxies.grads[i])
+        save_array(out / "maps" / f"{galaxy}_gradcampp.npy", galaxies.cams[i])
+        save_array(out / "maps" / f"{galaxy}_smoothgrad.npy", galaxies.grads[i])
 
 
 def _write_feature_maps(
@@ -324,7 +324,7 @@ def _write_feature_maps(
     for i in galaxies.having("feature_maps"):
         galaxy = galaxies.ids[i]
         fmaps = feature_maps(model, galaxies.pixels[i], list(layers.values()))
-        np.savez_compressed(out / "maps" / f"{galaxy}_feature_maps.npz", **fmaps)
+        save_array(out / "maps" / f"{galaxy}_feature_maps.npz", **fmaps)
         outputs.append(f"maps/{galaxy}_feature_maps.npz")
         rows = {f"{role}\n{name}": fmaps[name] for role, name in layers.items()}
         truth = table["label"].iloc[i]
@@ -426,9 +426,7 @@ def _faithfulness(
         "per_class": {c: _summary(f, columns) for c, f in per_class.items()},
     }
     stacked = {name: np.stack(v) for name, v in curves.items()}
-    np.savez_compressed(
-        out / "deletion_curves.npz", fraction=fraction, ids=np.array([galaxies.ids[i] for i in chosen]), **stacked
-    )
+    save_array(out / "deletion_curves.npz", fraction=fraction, ids=np.array([galaxies.ids[i] for i in chosen]), **stacked)
     outputs.append("deletion_curves.npz")
     labels = {"gradcampp": "Grad-CAM++", "smoothgrad": "SmoothGrad", "random": "random order"}
     fig = plot_deletion_curves(
@@ -593,7 +591,7 @@ def explain_run(
         table = table.merge(scores, on="id", how="left")
     else:
         notes.append("faithfulness skipped (n_faithful = 0)")
-    table.drop(columns=[c for c in table.columns if c.startswith("p_")]).to_csv(out / "galaxies.csv", index=False)
+    tables.write_table(table.drop(columns=[c for c in table.columns if c.startswith("p_")]), out / "galaxies.csv")
     outputs.append("galaxies.csv")
 
     summary = {

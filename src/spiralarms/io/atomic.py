@@ -18,7 +18,8 @@ from typing import Any
 
 from spiralarms.errors import SpiralArmsError, first_line
 
-__all__ = ["atomic_dir", "atomic_path", "write_bytes", "write_json", "write_text", "disk_error", "save_tensors"]
+__all__ = ["atomic_dir", "atomic_path", "write_bytes", "write_json", "write_text", "disk_error", "save_tensors",
+           "save_figure", "save_array"]
 
 
 def disk_error(path: str | os.PathLike, exc: OSError) -> SpiralArmsError:
@@ -138,6 +139,25 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, payload: Any) -> Path:
     """Write JSON (indented, newline-terminated) atomically; return its path."""
     return write_text(path, json.dumps(payload, indent=2) + "\n")
+
+
+def save_figure(figure: Any, path: str | os.PathLike, **options: Any) -> Path:
+    """``figure.savefig(path, **options)`` atomically (the format from the suffix); return its path."""
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, **options)
+    return Path(path)
+
+
+def save_array(path: str | os.PathLike, array: Any = None, **arrays: Any) -> Path:
+    """One array as ``.npy`` (``array``) or named arrays as compressed ``.npz``, atomically."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        if arrays:
+            np.savez_compressed(tmp, **arrays)
+        else:
+            np.save(tmp, array)
+    return Path(path)
 
 
 def save_tensors(payload: Any, path: str | os.PathLike) -> Path:

@@ -37,6 +37,7 @@ from pydantic import Field
 
 from spiralarms.config import Settings
 from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
+from spiralarms.io.atomic import write_text
 from spiralarms.logs import call_trainer, quiet_lightning
 from spiralarms.models.fusion import inference_batch_size
 from spiralarms.models.loading import LoadedModel, load_model
@@ -228,7 +229,7 @@ class PredictionDataModule(L.LightningDataModule):
             self._prepare()
         except BaseException as exc:
             if layout.work_dir.is_dir():
-                layout.error_path.write_text(str(exc) if isinstance(exc, SpiralArmsError) else repr(exc))
+                write_text(layout.error_path, str(exc) if isinstance(exc, SpiralArmsError) else repr(exc))
             raise
 
     def _prepare(self) -> None:

@@ -23,6 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from spiralarms.errors import SpiralArmsError
+from spiralarms.io.atomic import save_figure
 from spiralarms.science.statistics import TABLE4_CLASSES
 
 #: Matched-table columns the figures read.
@@ -66,7 +67,7 @@ def _save(figure: Figure, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=150)
+    save_figure(figure, path, dpi=150)
     return path
 
 

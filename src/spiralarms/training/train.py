@@ -68,6 +68,7 @@ from spiralarms.training.datamodule import ID_COLUMNS, EpochSync, FeatureDataMod
 from spiralarms.training.embedding_cache import EmbeddingCache
 from spiralarms.training.history import HistoryCallback, read_history
 from spiralarms.io.atomic import write_json as _write_json
+from spiralarms.io.tables import write_table
 from spiralarms.io.run_folder import RunFolder
 
 __all__ = ["TrainResult", "train", "load_selection", "RUN_FILES", "RESUMABLE_KEYS"]
@@ -584,8 +585,8 @@ def train(
         if trainer.is_global_zero:
             save_config(config, run_dir / "config.yaml")
             if "unreadable" in table.attrs:
-                table.attrs["unreadable"].to_csv(run_dir / "unreadable.csv", index=False)
-            images.split_table().to_csv(run_dir / "split.csv", index=False)
+                write_table(table.attrs["unreadable"], run_dir / "unreadable.csv")
+            write_table(images.split_table(), run_dir / "split.csv")
         start_epoch, finished = checkpoint_progress(last) if resuming else (0, False)
         datamodule.set_epoch(start_epoch)
         fit_started = time.perf_counter()
@@ -657,4 +658,4 @@ def _write_predictions(path: Path, images: GalaxyDataModule, classes, targets, p
     frame = pd.DataFrame({"id": val["id"], "label": [classes[i] for i in targets], "pred": [classes[i] for i in preds]})
     for j, name in enumerate(classes):
         frame[f"p_{name}"] = probs[:, j]
-    frame.to_csv(path, index=False)
+    write_table(frame, path)
