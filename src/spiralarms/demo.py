@@ -92,7 +92,7 @@ def run_demo(
     from spiralarms.catalog.readers import read_catalog
     from spiralarms.catalog.selection import select_clean_sample
     from spiralarms.config import load_config
-    from spiralarms.data.synthetic import get_preset, synthesize_dataset
+    from spiralarms.data.synthetic import get_preset, synthesize_dataset, synthetic_set_matches
     from spiralarms.evaluation.evaluate import evaluate_run
     from spiralarms.evaluation.figures import plot_example_grid
     from spiralarms.evaluation.evaluation_report import metrics_markdown
@@ -108,7 +108,7 @@ def run_demo(
 
     log(f"[1/5] synthesising {6 * n_per_class} galaxies ({n_per_class} per class, preset {preset}) in {data_dir}")
     t0 = time.perf_counter()
-    reused = _synthetic_set_matches(catalog_file, n_per_class, seed, preset)
+    reused = synthetic_set_matches(catalog_file, n_per_class, seed, preset=preset)
     if reused:
         log("      reusing the galaxies already there")
     else:
@@ -143,19 +143,6 @@ def run_demo(
     log(f"macro F1 on the validation set: {metrics['macro_f1']:.3f} (accuracy {metrics['accuracy']:.3f})")
     log(f"report: {out / 'report.md'} ({wall:.0f} s)")
     return DemoResult(out=out, metrics=metrics, wall_seconds=wall)
-
-
-def _synthetic_set_matches(catalog_file: Path, n_per_class: int, seed: int, preset: str) -> bool:
-    """Whether the folder already holds the synthetic set this demo would write."""
-    if not catalog_file.is_file():
-        return False
-    try:
-        existing = pd.read_csv(catalog_file, usecols=["seed", "true_class", "file", "preset"], dtype={"true_class": str})
-    except ValueError:  # an older catalogue without a preset column, or another table
-        return False
-    if len(existing) != 6 * n_per_class or set(existing["seed"]) != {seed} or set(existing["preset"]) != {preset}:
-        return False
-    return all((catalog_file.parent / f).is_file() for f in existing["file"])
 
 
 def _write_report(out, selection, result, metrics, table_md, t_synth, t_train, wall, n_per_class, seed, preset) -> None:

@@ -131,6 +131,10 @@ class GalaxyDataset(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
+    def source_files(self) -> list[str]:
+        """The files whose bytes the items are decoded from: the image files."""
+        return [str(f) for f in self.files]
+
     def __getitem__(self, index: int):
         path = self.files[index]
         label = int(self.labels[index])

@@ -97,12 +97,12 @@ def prepare_source(config: ReproduceConfig, out: str | Path, *, progress: bool =
     """
     source = config.source
     if source.kind == "synthetic":
-        from spiralarms.data.synthetic import get_preset, synthesize_dataset
+        from spiralarms.data.synthetic import get_preset, synthesize_dataset, synthetic_set_matches
 
         folder = Path(out) / "data"
         catalog = folder / "catalog.csv"
         preset = get_preset(source.preset).name
-        if _synthetic_matches(catalog, source.n_per_class, source.seed, source.size, preset):
+        if synthetic_set_matches(catalog, source.n_per_class, source.seed, source.size, preset):
             log(f"synthetic galaxies: reusing {catalog}")
         else:
             log(f"synthetic galaxies: rendering {6 * source.n_per_class} ({source.n_per_class} per class, "
@@ -153,19 +153,6 @@ def _catalog_fingerprint(path: str | Path) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()[:16]
-
-
-def _synthetic_matches(catalog: Path, n_per_class: int, seed: int, size: int, preset: str) -> bool:
-    if not catalog.is_file():
-        return False
-    try:
-        existing = pd.read_csv(catalog, usecols=["seed", "image_size", "file", "preset"])
-    except ValueError:  # not a synthetic catalogue, or one older than the preset column
-        return False
-    if (len(existing) != 6 * n_per_class or set(existing["seed"]) != {seed}
-            or set(existing["image_size"]) != {size} or set(existing["preset"]) != {preset}):
-        return False
-    return all((catalog.parent / f).is_file() for f in existing["file"])
 
 
 def model_configs(

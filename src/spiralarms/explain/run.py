@@ -214,7 +214,6 @@ def _unique_ids(files: Sequence[Path]) -> list[str]:
 
 
 def _save_figure(fig, path: Path, outputs: list[str], out: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, path, dpi=110)
     outputs.append(str(path.relative_to(out)))
 

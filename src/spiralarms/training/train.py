@@ -261,25 +261,21 @@ def _check_resumable(config: ExperimentConfig, saved: Path) -> None:
         )
 
 
-def _image_state(name: str) -> tuple[int, int] | None:
-    """Size and modification time (ns) of an image file, or of the prepared store's
-    image array for a store row named ``ARRAY[row]``; ``None`` if neither exists."""
-    for path in (name, name.rsplit("[", 1)[0] if name.endswith("]") else None):
-        if path:
-            try:
-                stat = os.stat(path)
-            except OSError:
-                continue
-            return stat.st_size, stat.st_mtime_ns
-    return None
+def _source_states(datasets) -> list[tuple[str, int, int]]:
+    """Path, size and modification time (ns) of every file the datasets read pixels from
+    (image files, or a prepared store's image array): a plain stat each, make's rule,
+    far cheaper than reading them again."""
+    paths = dict.fromkeys(p for dataset in datasets for p in dataset.source_files())
+    return [(p, (s := os.stat(p)).st_size, s.st_mtime_ns) for p in paths]
 
 
-def _check_resumable_data(split: pd.DataFrame, saved: Path) -> None:
+def _check_resumable_data(split: pd.DataFrame, sources: list[tuple[str, int, int]], saved: Path) -> None:
     """Refuse to resume a run folder trained on other galaxies, labels or image files.
 
     The run's ``split.csv`` says which galaxies it trained and validated on, and it was
-    written when the run began: another split, or an image file changed since, means
-    other data (a re-rendered or replaced set under the same catalogue path).
+    written when the run began: another split, or an image file (``sources``, from
+    :func:`_source_states`) changed since, means other data (a re-rendered or
+    replaced set under the same catalogue path).
     """
     if not saved.is_file():
         return
@@ -294,8 +290,7 @@ def _check_resumable_data(split: pd.DataFrame, saved: Path) -> None:
             f"({len(before)} rows in its split.csv, {len(now)} now); use a new run folder or start afresh (--no-resume; resume=False)"
         )
     began = saved.stat().st_mtime_ns
-    # A plain stat per image (make's rule): far cheaper than reading them again.
-    changed = [f for f in now["file"] if (state := _image_state(f)) is not None and state[1] > began]
+    changed = [path for path, _, mtime in sources if mtime > began]
     if changed:
         raise SpiralArmsError(
             f"{saved.parent}: cannot resume, {len(changed)} image file(s) changed since the run began "
@@ -402,10 +397,9 @@ def _cached_datamodule(
     common = {"crop": d.crop, "grey": d.grey, "eval_transform": repr(images.eval_transform)}
 
     def files_of(dataset) -> dict[str, list]:
-        # Paths with their sizes and modification times: an image replaced in place
-        # (a re-rendered set under the same names) gets new features, not stale ones.
-        files = list(dataset.files)
-        return {"files": files, "file_stats": [_image_state(f) for f in files]}
+        # With the sizes and modification times of what the pixels come from: an image
+        # replaced in place (a re-rendered set under the same names) gets new features.
+        return {"files": list(dataset.files), "sources": _source_states([dataset])}
 
     train_features = cache.features(
         "train",
@@ -545,7 +539,8 @@ def train(
         )
         counts = images.class_counts()
         if resuming:
-            _check_resumable_data(images.split_table(), run_dir / "split.csv")
+            sources = _source_states([images.train_eval_dataset, images.val_dataset])
+            _check_resumable_data(images.split_table(), sources, run_dir / "split.csv")
         module = ArmClassifierModule.from_model(
             model,
             classes,

@@ -92,6 +92,10 @@ class StoreDataset(Dataset):
         self.files = list(files) if files is not None else [f"{self.images_path}[{r}]" for r in self.rows]
         self._images = None
 
+    def source_files(self) -> list[str]:
+        """The files whose bytes the items are read from: the store's image array."""
+        return [self.images_path]
+
     def _array(self) -> np.ndarray:
         if self._images is None:
             self._images = np.load(self.images_path, mmap_mode="r")

@@ -50,6 +50,7 @@ from spiralarms.data.synthetic.writing import (
     galaxy_id,
     make_galaxy,
     synthesize_dataset,
+    synthetic_set_matches,
 )
 
 __all__ = [
@@ -75,4 +76,5 @@ __all__ = [
     "sample_galaxy_params",
     "simulate_gz2_votes",
     "synthesize_dataset",
+    "synthetic_set_matches",
 ]

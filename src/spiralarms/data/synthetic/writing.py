@@ -198,6 +198,37 @@ def synthesize_dataset(
     return catalog
 
 
+def synthetic_set_matches(
+    catalog: str | Path, n_per_class: int, seed: int = 0, size: int = GZ2_IMAGE_SIZE, preset: str | None = None
+) -> bool:
+    """Whether ``catalog`` is the set :func:`synthesize_dataset` would write, with its images.
+
+    Parameters
+    ----------
+    catalog : str or path-like
+        ``OUT/catalog.csv`` of a synthetic set.
+    n_per_class, seed, size, preset
+        As :func:`synthesize_dataset` takes them.
+
+    Returns
+    -------
+    bool
+        False for a missing file, another table, a catalogue older than the
+        ``preset`` column, other settings, or a missing image.
+    """
+    catalog = Path(catalog)
+    if not catalog.is_file():
+        return False
+    try:
+        existing = pd.read_csv(catalog, usecols=["seed", "image_size", "file", "preset"])
+    except ValueError:  # not a synthetic catalogue, or one older than the preset column
+        return False
+    if (len(existing) != 6 * n_per_class or set(existing["seed"]) != {seed}
+            or set(existing["image_size"]) != {size} or set(existing["preset"]) != {get_preset(preset).name}):
+        return False
+    return all((catalog.parent / f).is_file() for f in existing["file"])
+
+
 def _synthesis_workers(workers: int | None, n_total: int) -> int:
     """Processes that render: as given, else one per core (up to 8), one for a handful of galaxies."""
     if workers is not None:
