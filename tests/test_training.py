@@ -14,7 +14,7 @@ import torch
 from spiralarms.config import load_config
 from spiralarms.errors import SpiralArmsError
 from spiralarms.models.backbones import build_classifier
-from spiralarms.models.loading import load_classifier
+from spiralarms.models.loading import load_classifier, read_checkpoint
 from spiralarms.models.module import ArmClassifierModule
 from spiralarms.training import train
 from spiralarms.models.module import ADAM_EPS
@@ -361,6 +361,31 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
         load_classifier(bogus)
     with pytest.raises(SpiralArmsError, match="no such checkpoint"):
         load_classifier(tmp_path / "missing.ckpt")
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"", "the file is empty"),
+        (b"hi, not a checkpoint\n", "not a PyTorch checkpoint"),
+        (b"\x80\x02}q\x00.", "not a PyTorch checkpoint"),  # a pickle header without torch's magic
+    ],
+)
+def test_an_unreadable_checkpoint_says_why_in_words(tmp_path, content, reason):
+    path = tmp_path / "model.ckpt"
+    path.write_bytes(content)
+    with pytest.raises(SpiralArmsError, match=f"model.ckpt: not a readable checkpoint: {reason}") as caught:
+        read_checkpoint(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_truncated_checkpoint_says_it_is_damaged(tmp_path):
+    whole = tmp_path / "whole.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(1000)}}, whole)
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(SpiralArmsError, match="cut.ckpt: not a readable checkpoint: .*(damaged|ends early)"):
+        read_checkpoint(cut)
 
 
 def test_checkpoint_carries_the_model_card_and_loads_from_it_alone(tmp_path):

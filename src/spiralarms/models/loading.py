@@ -101,7 +101,25 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
                 f"{path}: refused: it holds Python objects beyond tensors and plain values, and "
                 "unpickling them could run code; re-save its state_dict and hyper_parameters as plain values"
             ) from None
-        raise SpiralArmsError(f"{path}: not a readable checkpoint ({text})") from None
+        raise SpiralArmsError(f"{path}: not a readable checkpoint: {_why_unreadable(path, exc, text)}") from None
+
+
+def _why_unreadable(path: Path, exc: Exception, text: str) -> str:
+    """What a user can act on, where torch's own message is an internal detail.
+
+    Unpickling a file that is not a pickle raises e.g. ``KeyError: '105'`` (the
+    first byte read as an opcode), and a truncated zip archive an internal miniz
+    message.
+    """
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    if isinstance(exc, EOFError):
+        return "the file ends early (truncated or not fully copied?)"
+    if "zip archive" in text or "central directory" in text:
+        return "a damaged zip archive (truncated or not fully copied?)"
+    if isinstance(exc, (KeyError, ValueError)) or "magic number" in text or "pickle" in text.lower():
+        return "not a PyTorch checkpoint (expected a file written by torch.save or Lightning)"
+    return text
 
 
 def card_of_checkpoint(checkpoint: dict[str, Any], source: str = "checkpoint") -> ModelCard:
