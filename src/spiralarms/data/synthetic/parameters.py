@@ -412,8 +412,19 @@ def display_colour(g_r: float, r_i: float) -> tuple[float, float, float]:
     -------
     tuple of float
     """
-    flux = np.array([10 ** (0.4 * r_i), 1.0, 10 ** (-0.4 * g_r)])
-    return tuple(float(v) for v in flux / flux.mean())
+    return tuple(float(v) for v in display_colours(g_r, r_i)[0])
+
+
+def display_colours(g_r, r_i) -> np.ndarray:
+    """:func:`display_colour` of arrays of colours: an (n, 3) float64 array of (R, G, B).
+
+    Parameters
+    ----------
+    g_r, r_i : array_like of float, shape (n,)
+    """
+    g_r, r_i = np.atleast_1d(np.asarray(g_r, dtype=float)), np.atleast_1d(np.asarray(r_i, dtype=float))
+    flux = np.stack([10 ** (0.4 * r_i), np.ones_like(r_i), 10 ** (-0.4 * g_r)], axis=-1)
+    return flux / flux.mean(axis=-1, keepdims=True)
 
 
 # The sdss preset's pixel scale at 424 px, arcsec per pixel: log-normal, fitted to the

@@ -19,7 +19,12 @@ from PIL import Image
 from scipy import ndimage
 from scipy.special import gammaincinv
 
-from spiralarms.data.synthetic.parameters import GZ2_IMAGE_SIZE, GalaxyParams, _check_size, display_colour
+from spiralarms.data.synthetic.parameters import (
+    GZ2_IMAGE_SIZE,
+    GalaxyParams,
+    _check_size,
+    display_colours,
+)
 from spiralarms.errors import SpiralArmsError
 
 # Lupton et al. (2004) display of the sdss preset: asinh softening Q and the linear
@@ -114,7 +119,10 @@ def _arm_profile(
     two_pi = np.float32(2.0 * np.pi)
     u = psi * np.float32(m / (2.0 * np.pi))
     nearest = np.floor(u + np.float32(0.5))
-    arm_index = nearest.astype(np.int64) % m
+    # nearest mod m, in float32 (exact for these small integers): NumPy's integer
+    # modulo by a scalar is not vectorised and cost 15 times as much.
+    arm_index = nearest - np.float32(m) * np.floor(nearest / np.float32(m))
+    arm_index = arm_index.astype(np.intp)
     jitter = np.radians(np.asarray(p.arm_phase_jitter_deg, dtype=np.float32))
     d_theta = (u - nearest) * (two_pi / np.float32(m)) - jitter[arm_index]
     # Perpendicular distance to the arm and the arm width, both in pixels; arms widen
@@ -282,7 +290,7 @@ def render_galaxy(
         # The composites' black point lies a little below the sky (sky_pedestal sky
         # sigmas per band), so the sky is dark speckle, not clipped black.
         minimum = -np.asarray(p.sky_pedestal, dtype=np.float32) * np.float32(p.noise_sigma)
-        display = lupton_rgb(image, LUPTON_STRETCH, LUPTON_Q, minimum=minimum)
+        display = _lupton_rgb_in_place(image, LUPTON_STRETCH, LUPTON_Q, minimum)
     return display, GalaxyMasks(galaxy=galaxy_mask, arms=arms_mask)
 
 
@@ -332,22 +340,44 @@ def _sky_noise(rng: np.random.Generator, shape: tuple[int, int, int], p: GalaxyP
     if p.noise_common_fraction > 0:
         noise = _share_noise(noise, p.noise_common_fraction)
     width = max(math.sqrt(max(sigma * sigma - factor * factor / 6.0, 0.0)) / factor, 0.5)
-    noise = ndimage.gaussian_filter(noise, (0, width, width), truncate=3.0)
-    # Variance of white noise after a normalised Gaussian kernel (separable): the
-    # product over both axes of the sum of squared kernel weights.
-    radius = int(3.0 * width + 0.5)
-    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / width) ** 2)
-    kernel /= kernel.sum()
-    variance = float(np.sum(kernel**2))
     if factor == 1:
-        noise *= np.float32(1.0 / variance)
+        radius = int(3.0 * width + 0.5)
+        kernel = _gaussian_kernel(width, radius)
+        noise = ndimage.gaussian_filter(noise, (0, width, width), truncate=3.0)
+        # Variance of white noise after a normalised Gaussian kernel (separable): the
+        # product over both axes of the sum of squared kernel weights.
+        noise *= np.float32(1.0 / float(np.sum(kernel**2)))
         return noise[:, : shape[1], : shape[2]]
+    # Coarsened, the kernel is always about 0.57 coarse pixels wide: three taps hold
+    # 99.7 % of it, applied as shifted sums, 4 times cheaper than ndimage's filter.
+    kernel = _gaussian_kernel(width, 1)
+    noise = _filter3(_filter3(noise, 1, kernel), 2, kernel)
+    variance = float(np.sum(kernel**2))
     # Bilinear interpolation between neighbours of correlation rho keeps, averaged
     # over the phases, (2 + rho) / 3 of the variance per axis: made up here, so that
     # the noise has unit variance whatever the coarsening.
     rho = float(np.sum(kernel[1:] * kernel[:-1])) / variance
     noise *= np.float32(3.0 / (2.0 + rho) / variance)
     return _upsample(noise, factor, shape[1:])
+
+
+def _gaussian_kernel(width: float, radius: int) -> np.ndarray:
+    """Normalised Gaussian weights of ``width`` at offsets ``-radius..radius``."""
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / width) ** 2)
+    return kernel / kernel.sum()
+
+
+def _filter3(x: np.ndarray, axis: int, kernel: np.ndarray) -> np.ndarray:
+    """Correlate float32 ``x`` along ``axis`` with a symmetric 3-tap ``kernel`` (edges reflected)."""
+    side, centre = np.float32(kernel[0]), np.float32(kernel[1])
+    x = np.moveaxis(x, axis, 0)
+    out = x * centre
+    neighbour = x * side
+    out[1:] += neighbour[:-1]
+    out[:-1] += neighbour[1:]
+    out[0] += neighbour[0]  # reflected edges: the sample beyond an edge is the edge's own
+    out[-1] += neighbour[-1]
+    return np.moveaxis(out, 0, axis)
 
 
 def _share_noise(noise: np.ndarray, common: float) -> np.ndarray:
@@ -427,51 +457,71 @@ def _add_field_sources(image: np.ndarray, p: GalaxyParams, rng: np.random.Genera
     background galaxies (elliptical Gaussians, their size added to the PSF's in quadrature).
 
     Fluxes follow power laws (many faint sources, few bright ones), in units of the
-    main disc's central surface brightness times pixels^2.
+    main disc's central surface brightness times pixels^2. The random numbers of all
+    sources are drawn at once, in the order one source at a time would draw them
+    (``uniform(a, b)`` is ``a + (b - a) * random()``), and their colours computed
+    together: a source costs its stamp, not a dozen small NumPy calls.
     """
     size = image.shape[1]
     sigma = p.psf_sigma_px
     scale = p.image_size / GZ2_IMAGE_SIZE
-    for _ in range(p.n_stars):
-        x, y = rng.uniform(0, size - 1, size=2)
-        flux = 2.0 * scale * scale * (1.0 - rng.random()) ** (-1 / 0.7)
-        flux = min(flux, 3000.0 * scale * scale)
-        # From blue (F stars) to very red (M dwarfs), as display colours.
-        t = rng.random()
-        colour = np.asarray(display_colour(-0.3 + 1.3 * t, 0.05 + 0.7 * t * t), dtype=np.float32)
+    # Per star: x, y, flux, temperature.
+    star = rng.random((p.n_stars, 4))
+    star_flux = np.minimum(2.0 * scale * scale * (1.0 - star[:, 2]) ** (-1 / 0.7), 3000.0 * scale * scale)
+    t = star[:, 3]  # from blue (F stars) to very red (M dwarfs), as display colours
+    star_colour = display_colours(-0.3 + 1.3 * t, 0.05 + 0.7 * t * t).astype(np.float32)
+    for (x, y), flux, colour in zip((size - 1) * star[:, :2], star_flux, star_colour):
         for width, share in ((sigma, 1 - p.psf_wing_fraction), (2 * sigma, p.psf_wing_fraction)):
             if share > 0:
                 _add_gaussian(image, x, y, width, width, 0.0, flux * share, colour)
-    for _ in range(p.n_neighbours):
-        x, y = rng.uniform(0, size - 1, size=2)
-        flux = 1.0 * scale * scale * (1.0 - rng.random()) ** (-1 / 0.8)
-        flux = min(flux, 400.0 * scale * scale)
-        extent = rng.uniform(0.3, 1.6) / p.pixel_scale_arcsec
-        q = rng.uniform(0.3, 1.0)
-        major = math.hypot(sigma, extent)
-        minor = math.hypot(sigma, q * extent)
-        colour = np.asarray(display_colour(rng.uniform(-0.1, 0.8), rng.uniform(0.05, 0.35)), dtype=np.float32)
-        _add_gaussian(image, x, y, major, minor, rng.uniform(0, math.pi), flux, colour)
+    # Per neighbour: x, y, flux, extent, axis ratio, g - r, r - i, position angle.
+    galaxy = rng.random((p.n_neighbours, 8))
+    flux = np.minimum(1.0 * scale * scale * (1.0 - galaxy[:, 2]) ** (-1 / 0.8), 400.0 * scale * scale)
+    extent = (0.3 + 1.3 * galaxy[:, 3]) / p.pixel_scale_arcsec
+    major = np.hypot(sigma, extent)
+    minor = np.hypot(sigma, (0.3 + 0.7 * galaxy[:, 4]) * extent)
+    colours = display_colours(-0.1 + 0.9 * galaxy[:, 5], 0.05 + 0.3 * galaxy[:, 6]).astype(np.float32)
+    angle = math.pi * galaxy[:, 7]
+    for i in range(p.n_neighbours):
+        x, y = (size - 1) * galaxy[i, :2]
+        _add_gaussian(image, x, y, major[i], minor[i], angle[i], flux[i], colours[i])
 
 
 def _add_gaussian(
     image: np.ndarray, x: float, y: float, major: float, minor: float, angle: float, flux: float, colour: np.ndarray
 ) -> None:
-    """Add an elliptical Gaussian source of total ``flux`` and (R, G, B) ``colour``."""
+    """Add an elliptical Gaussian source of total ``flux`` and (R, G, B) ``colour``.
+
+    The exponent is the quadratic form ``a dx^2 + b dx dy + c dy^2``, its row and
+    column terms computed once per row and column; a round source is the outer
+    product of two one-dimensional Gaussians.
+    """
     size = image.shape[1]
     half = int(math.ceil(4 * major)) + 1
     y0, y1 = max(0, int(y) - half), min(size, int(y) + half + 1)
     x0, x1 = max(0, int(x) - half), min(size, int(x) + half + 1)
     if y0 >= y1 or x0 >= x1:
         return
-    dy = (np.arange(y0, y1, dtype=np.float32) - np.float32(y))[:, None]
-    dx = (np.arange(x0, x1, dtype=np.float32) - np.float32(x))[None, :]
-    ca, sa = np.float32(math.cos(angle)), np.float32(math.sin(angle))
-    u = (dx * ca + dy * sa) / np.float32(major)
-    v = (-dx * sa + dy * ca) / np.float32(minor)
-    light = np.exp(np.float32(-0.5) * (u * u + v * v))
-    light *= np.float32(flux / (2 * math.pi * major * minor))
-    image[:, y0:y1, x0:x1] += colour[:, None, None] * light[None]
+    dy = np.arange(y0, y1, dtype=np.float64) - y
+    dx = np.arange(x0, x1, dtype=np.float64) - x
+    norm = flux / (2 * math.pi * major * minor)
+    if major == minor:
+        k = -0.5 / (major * major)
+        light = np.multiply.outer((norm * np.exp(k * dy * dy)).astype(np.float32),
+                                  np.exp(k * dx * dx).astype(np.float32))
+    else:
+        ca, sa = math.cos(angle), math.sin(angle)
+        inv_major2, inv_minor2 = 1.0 / (major * major), 1.0 / (minor * minor)
+        a = -0.5 * (ca * ca * inv_major2 + sa * sa * inv_minor2)
+        b = -(ca * sa) * (inv_major2 - inv_minor2)
+        c = -0.5 * (sa * sa * inv_major2 + ca * ca * inv_minor2)
+        light = np.multiply.outer((b * dy).astype(np.float32), dx.astype(np.float32))
+        light += (a * dx * dx).astype(np.float32)[None, :]
+        light += (c * dy * dy + math.log(norm)).astype(np.float32)[:, None]
+        np.exp(light, out=light)
+    target = image[:, y0:y1, x0:x1]
+    for channel in range(3):
+        target[channel] += light * colour[channel]
 
 
 def lupton_rgb(image: np.ndarray, stretch: float, q: float = LUPTON_Q, minimum: float = 0.0) -> np.ndarray:
@@ -487,7 +537,7 @@ def lupton_rgb(image: np.ndarray, stretch: float, q: float = LUPTON_Q, minimum: 
     Parameters
     ----------
     image : numpy.ndarray, shape (3, H, W)
-        Linear fluxes in (R, G, B) order.
+        Linear fluxes in (R, G, B) order; left unchanged.
     stretch : float
         Linear stretch (flux of the transition to the logarithmic regime, times Q).
     q : float, default 8
@@ -499,10 +549,17 @@ def lupton_rgb(image: np.ndarray, stretch: float, q: float = LUPTON_Q, minimum: 
     -------
     numpy.ndarray of uint8, shape (H, W, 3)
     """
+    return _lupton_rgb_in_place(np.array(image, dtype=np.float32), stretch, q, minimum)
+
+
+def _lupton_rgb_in_place(rgb: np.ndarray, stretch: float, q: float, minimum) -> np.ndarray:
+    """:func:`lupton_rgb` of a float32 (3, H, W) array that it overwrites.
+
+    In place wherever possible: on a 424 px frame each temporary costs about as much
+    as the arithmetic it holds.
+    """
     f32 = np.float32
-    rgb = np.asarray(image, dtype=np.float32) - np.asarray(minimum, dtype=np.float32).reshape(-1, 1, 1)
-    # In place wherever possible: on a 424 px frame each temporary costs about as much
-    # as the arithmetic it holds.
+    rgb -= np.asarray(minimum, dtype=np.float32).reshape(-1, 1, 1)
     intensity = np.add(rgb[0], rgb[1])
     intensity += rgb[2]
     intensity /= f32(3.0)
@@ -510,17 +567,20 @@ def lupton_rgb(image: np.ndarray, stretch: float, q: float = LUPTON_Q, minimum: 
     x = intensity * f32(q / stretch)
     np.maximum(x, f32(0.0), out=x)
     factor = _asinh_nonnegative(x)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        factor *= f32(slope)
-        factor /= intensity
-    factor[intensity <= 0] = 0.0
+    factor *= f32(slope)
+    # Where the intensity is <= 0, x and so factor are 0: dividing by the smallest
+    # positive float there keeps them 0 (not 0/0), and changes no other pixel.
+    np.maximum(intensity, np.finfo(np.float32).smallest_subnormal, out=intensity)
+    factor /= intensity
     rgb *= factor[None]
     np.maximum(rgb, 0, out=rgb)
     peak = np.maximum(rgb[0], rgb[1])
     np.maximum(peak, rgb[2], out=peak)
-    over = peak >= 255
-    if over.any():
-        rgb[:, over] *= f32(255.0) / peak[over]
+    # Pixels over 255 scaled down as a whole: 255 / peak there, exactly 1 elsewhere
+    # (a multiplication by 1 changes nothing, and is cheaper than a masked gather).
+    np.maximum(peak, f32(255.0), out=peak)
+    np.divide(f32(255.0), peak, out=peak)
+    rgb *= peak[None]
     np.minimum(rgb, 255, out=rgb)
     return _interleave_uint8(rgb)
 
