@@ -26,6 +26,9 @@ def synth(
         Optional[str], typer.Option(help="Renderer preset: sdss (the default, fitted to SDSS cutouts) or crisp (sharp, fast); docs/synthetic.md.")
     ] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Processes that render (default: one per core, up to 8); the files do not depend on it.")] = None,
+    sky_from: Annotated[
+        Optional[Path], typer.Option("--sky-from", help="Folder of real survey cutouts (JPEG/PNG, SDSS colour composites, --size pixels): draw the galaxies on their sky (sdss preset).")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Render synthetic spiral galaxies with a known arm number, in the GZ2 schema."""
@@ -34,7 +37,7 @@ def synth(
 
     catalog = synthesize_dataset(
         out, n_per_class=n_per_class, seed=seed, size=size, write_masks=masks, progress=not json_out, preset=preset,
-        workers=workers,
+        workers=workers, sky_from=sky_from,
     )
     counts = catalog["true_class"].value_counts().reindex(arm_classes(), fill_value=0)
     if json_out:

@@ -21,6 +21,7 @@ does not depend on how many others are rendered.
 
 Modules, by concern: :mod:`~spiralarms.data.synthetic.parameters` (what a galaxy is
 and how it is drawn), :mod:`~spiralarms.data.synthetic.render` (its image and masks),
+:mod:`~spiralarms.data.synthetic.sky` (real survey sky behind it, on request),
 :mod:`~spiralarms.data.synthetic.votes` (simulated GZ2 votes) and
 :mod:`~spiralarms.data.synthetic.writing` (a data set on disk).
 """

@@ -148,7 +148,7 @@ def _radial_window(p: GalaxyParams, r: np.ndarray) -> np.ndarray:
 
 
 def render_galaxy(
-    params: GalaxyParams, size: int | None = None
+    params: GalaxyParams, size: int | None = None, sky: np.ndarray | None = None
 ) -> tuple[np.ndarray, GalaxyMasks]:
     """Render one galaxy as an RGB cutout with its galaxy and arm masks.
 
@@ -159,6 +159,10 @@ def render_galaxy(
     size : int, optional
         Image side in pixels; defaults to ``params.image_size`` (424 for GZ2). Other
         sizes rescale the galaxy so that it fills the same fraction of the frame.
+    sky : numpy.ndarray of float32, shape (3, size, size), optional
+        A real sky in linear flux (:func:`spiralarms.data.synthetic.sky.load_sky`),
+        ``sdss`` preset only: it replaces the rendered sky noise and field sources,
+        and the galaxy, with its own shot noise, is added to it.
 
     Returns
     -------
@@ -170,11 +174,18 @@ def render_galaxy(
     Raises
     ------
     SpiralArmsError
-        If ``params`` is not a GalaxyParams or ``size < 32``.
+        If ``params`` is not a GalaxyParams or ``size < 32``, or ``sky`` is given for
+        the ``crisp`` preset or is not of shape (3, size, size).
     """
     if not isinstance(params, GalaxyParams):
         raise SpiralArmsError(f"params must be GalaxyParams, not {type(params).__name__}")
     size = params.image_size if size is None else _check_size(size)
+    if sky is not None:
+        if params.preset == "crisp":
+            raise SpiralArmsError("a real sky needs the sdss preset: its display is the SDSS composite "
+                                  "the sky is read back through")
+        if np.shape(sky) != (3, size, size):
+            raise SpiralArmsError(f"sky of shape {np.shape(sky)}; expected (3, {size}, {size})")
     p = params.scaled(size)
     rng = np.random.default_rng(p.seed)
     f32 = np.float32
@@ -267,10 +278,21 @@ def render_galaxy(
         _add_companion(image, p, cx, cy)
     if p.preset == "crisp":
         _add_stars(image, p, rng)
-    else:
+    elif sky is None:
         _add_field_sources(image, p, rng)
 
     image *= f32(p.brightness)
+    if sky is not None:
+        # The real sky brings its own noise and field: the galaxy adds its shot noise.
+        gain = f32(p.noise_sigma) ** 2 / f32(p.shot_noise_flux)
+        sigma = np.maximum(image, 0)
+        sigma *= gain
+        np.sqrt(sigma, out=sigma)
+        sigma *= rng.standard_normal(image.shape, dtype=np.float32)
+        image += sigma
+        image += sky
+        display = _lupton_rgb_in_place(image, LUPTON_STRETCH, LUPTON_Q, 0.0)
+        return display, GalaxyMasks(galaxy=galaxy_mask, arms=arms_mask)
     # Sky and photon noise: Gaussian with the Poisson variance (sky-dominated, plus the
     # galaxy's own shot noise where it is bright).
     noise = _sky_noise(rng, image.shape, p)

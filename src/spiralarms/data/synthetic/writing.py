@@ -6,6 +6,7 @@ import io
 import multiprocessing
 import os
 import signal
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from spiralarms.data.synthetic.parameters import (
     galaxy_rng,
     sample_galaxy_params,
 )
-from spiralarms.data.synthetic.render import render_galaxy
+from spiralarms.data.synthetic.render import LUPTON_Q, LUPTON_STRETCH, render_galaxy
+from spiralarms.data.synthetic.sky import list_sky_cutouts, load_sky, sky_rng
 from spiralarms.data.synthetic.votes import simulate_gz2_votes
 from spiralarms.errors import SpiralArmsError
 from spiralarms.io.atomic import write_bytes
@@ -36,7 +38,8 @@ def galaxy_id(index: int) -> int:
     return SYNTHETIC_ID_BASE + int(index)
 
 
-def make_galaxy(index: int, seed: int = 0, size: int = GZ2_IMAGE_SIZE, preset: str | None = None):
+def make_galaxy(index: int, seed: int = 0, size: int = GZ2_IMAGE_SIZE, preset: str | None = None,
+                sky_files: Sequence[str] | None = None):
     """Parameters, image, masks and catalogue row of synthetic galaxy ``index``.
 
     Parameters
@@ -51,6 +54,10 @@ def make_galaxy(index: int, seed: int = 0, size: int = GZ2_IMAGE_SIZE, preset: s
         Renderer preset (:data:`~spiralarms.data.synthetic.PRESETS`); default
         :data:`~spiralarms.data.synthetic.DEFAULT_PRESET`. A catalogue row's
         ``preset`` column names the one that drew it.
+    sky_files : sequence of str, optional
+        Survey cutouts (:func:`~spiralarms.data.synthetic.sky.list_sky_cutouts`) whose
+        sky the galaxy is drawn on, one picked per galaxy from its own stream
+        (``sdss`` preset); the row's ``sky_file`` names it.
 
     Returns
     -------
@@ -64,7 +71,13 @@ def make_galaxy(index: int, seed: int = 0, size: int = GZ2_IMAGE_SIZE, preset: s
         raise SpiralArmsError(f"index {index}: give a non-negative galaxy index")
     rng = galaxy_rng(seed, index)
     params = sample_galaxy_params(galaxy_class(index), rng, size, preset=preset)
-    image, masks = render_galaxy(params)
+    sky_file = None
+    if sky_files:
+        sky_file = sky_files[int(sky_rng(seed, index).integers(len(sky_files)))]
+        sky = load_sky(sky_file, size, LUPTON_STRETCH, LUPTON_Q)
+        image, masks = render_galaxy(params, sky=sky)
+    else:
+        image, masks = render_galaxy(params)
     objid = galaxy_id(index)
     row: dict[str, object] = {GZ2_ID: objid, "file": f"images/{objid}.jpg"}
     row.update(simulate_gz2_votes(params, rng))
@@ -101,6 +114,8 @@ def make_galaxy(index: int, seed: int = 0, size: int = GZ2_IMAGE_SIZE, preset: s
             "galaxy_seed": params.seed,
         }
     )
+    if sky_file is not None:
+        row["sky_file"] = sky_file
     return params, image, masks, row
 
 
@@ -113,6 +128,7 @@ def synthesize_dataset(
     progress: bool = True,
     preset: str | None = None,
     workers: int | None = None,
+    sky_from: str | Path | None = None,
 ) -> pd.DataFrame:
     """Render a synthetic data set: JPEG cutouts and a GZ2-schema catalogue.
 
@@ -143,6 +159,12 @@ def synthesize_dataset(
     workers : int, optional
         Processes that render; default one per core (up to 8), one for fewer than 64
         galaxies. The files do not depend on it.
+    sky_from : str or Path, optional
+        A folder of real survey cutouts (JPEG or PNG, ``size`` x ``size``, SDSS colour
+        composites) on whose sky the galaxies are drawn, ``sdss`` preset only: each
+        galaxy gets the corners of one of them, picked from its own stream, in place
+        of the rendered sky and field (:mod:`~spiralarms.data.synthetic.sky`); the
+        catalogue's ``sky_file`` column names it.
 
     Returns
     -------
@@ -155,8 +177,9 @@ def synthesize_dataset(
     Raises
     ------
     SpiralArmsError
-        If ``n_per_class < 1``, ``seed < 0``, ``size < 32``, the preset is unknown or
-        ``out`` is a file.
+        If ``n_per_class < 1``, ``seed < 0``, ``size < 32``, the preset is unknown,
+        ``out`` is a file, or ``sky_from`` is not a folder of readable colour cutouts
+        of ``size`` pixels (naming the file) or is given with the ``crisp`` preset.
     """
     from spiralarms.logs import progress_bar
 
@@ -177,8 +200,14 @@ def synthesize_dataset(
     if write_masks:
         mask_dir.mkdir(exist_ok=True)
 
+    sky_files = None
+    if sky_from is not None:
+        if get_preset(preset).name == "crisp":
+            raise SpiralArmsError("--sky-from needs the sdss preset: its display is the SDSS composite "
+                                  "that the real sky is read back through")
+        sky_files = list_sky_cutouts(sky_from, size)
     render = partial(_render_and_write, out=out, seed=int(seed), size=size, preset=preset, quality=quality,
-                     mask_dir=mask_dir if write_masks else None)
+                     mask_dir=mask_dir if write_masks else None, sky_files=sky_files)
     bar = partial(progress_bar, total=n_total, enabled=progress, desc="synth", unit="img")
     if workers == 1:
         rows = list(bar(map(render, range(n_total))))
@@ -214,12 +243,15 @@ def synthetic_set_matches(
     -------
     bool
         False for a missing file, another table, a catalogue older than the
-        ``preset`` column, other settings, or a missing image.
+        ``preset`` column, other settings, galaxies drawn on a real sky
+        (``sky_from``), or a missing image.
     """
     catalog = Path(catalog)
     if not catalog.is_file():
         return False
     try:
+        if "sky_file" in pd.read_csv(catalog, nrows=0).columns:
+            return False
         existing = pd.read_csv(catalog, usecols=["seed", "image_size", "file", "preset"])
     except ValueError:  # not a synthetic catalogue, or one older than the preset column
         return False
@@ -250,11 +282,11 @@ def _exit_on_term(signum, frame) -> None:
 
 
 def _render_and_write(index: int, *, out: Path, seed: int, size: int, preset: str | None, quality: int,
-                      mask_dir: Path | None) -> dict:
+                      mask_dir: Path | None, sky_files: Sequence[str] | None = None) -> dict:
     """Render galaxy ``index``, write its JPEG (and masks) whole; return its catalogue row."""
     from PIL import Image
 
-    _, image, masks, row = make_galaxy(index, seed=seed, size=size, preset=preset)
+    _, image, masks, row = make_galaxy(index, seed=seed, size=size, preset=preset, sky_files=sky_files)
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
     # No fsync per image: the catalogue, written last with fsync, is what marks a set whole.
