@@ -729,6 +729,15 @@ def test_bench_realism_quick_run(tmp_path, capsys):
     assert json.loads((tmp_path / "realism.json").read_text())["default_preset"] == DEFAULT_PRESET
     with Image.open(tmp_path / "figure.jpg") as figure:
         assert figure.format == "JPEG"
+    # Galaxies on the sky of half the real cutouts, scored on the other half.
+    real_sky = result["real_sky"]
+    assert real_sky["n_donors"] == real_sky["n_held_out"] == 12
+    assert set(real_sky["flagged_spiral_auc"]) == {"demo", "real sky"} and "galaxies on real sky" in printed
+    donors = {p.name for p in (tmp_path / "work" / "sky-donors").iterdir()}
+    sky_files = pd.read_csv(tmp_path / "work" / "real-sky" / "galaxies" / "catalog.csv")["sky_file"]
+    assert {Path(f).name for f in sky_files} <= donors and len(donors) == 12
+    held_out = pd.read_csv(tmp_path / "work" / "heldout-real-sky.csv")["file"].map(lambda f: Path(f).name)
+    assert not set(held_out) & donors
 
 
 @pytest.mark.slow

@@ -116,7 +116,7 @@ def list_sky_cutouts(folder: str | os.PathLike, size: int) -> list[str]:
         raise SpiralArmsError(f"{folder}: no such folder (--sky-from takes a folder of survey cutouts)")
     files = sorted(str(f) for f in folder.iterdir() if f.is_file() and f.name.lower().endswith(SKY_SUFFIXES))
     if not files:
-        raise SpiralArmsError(f"{folder}: no JPEG or PNG cutouts in this folder")
+        raise SpiralArmsError(f"{folder}: no JPEG or PNG cutouts in this folder (sub-folders are not searched)")
     for file in files:
         reason = check_image(file)  # a whole decode: a truncated file fails here, not in a worker
         if reason:
