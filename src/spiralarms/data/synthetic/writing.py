@@ -115,7 +115,8 @@ def make_galaxy(index: int, seed: int = 0, size: int = GZ2_IMAGE_SIZE, preset: s
         }
     )
     if sky_file is not None:
-        row["sky_file"] = sky_file
+        # The field is the donor's: none of the rendered stars or neighbours was drawn.
+        row.update({"n_stars": 0, "n_neighbours": 0, "sky_file": sky_file})
     return params, image, masks, row
 
 
