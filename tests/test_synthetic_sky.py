@@ -32,6 +32,7 @@ def sky_folder(tmp_path):
     # A dark neutral sky and a bright red one: each galaxy must carry its own donor's.
     Image.fromarray(_sky_cutout((0.004, 0.004, 0.003), 1)).save(folder / "dark.png")
     Image.fromarray(_sky_cutout((0.06, 0.02, 0.01), 2)).save(folder / "red.png")
+    (folder / "._red.png").write_bytes(b"\x00\x05\x16\x07")  # a macOS resource fork: hidden, skipped
     return folder
 
 

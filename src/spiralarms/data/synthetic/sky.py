@@ -114,7 +114,9 @@ def list_sky_cutouts(folder: str | os.PathLike, size: int) -> list[str]:
     folder = Path(folder)
     if not folder.is_dir():
         raise SpiralArmsError(f"{folder}: no such folder (--sky-from takes a folder of survey cutouts)")
-    files = sorted(str(f) for f in folder.iterdir() if f.is_file() and f.name.lower().endswith(SKY_SUFFIXES))
+    # Hidden files skipped, as a folder given to predict: macOS's "._x.jpg" are not images.
+    files = sorted(str(f) for f in folder.iterdir()
+                   if f.is_file() and not f.name.startswith(".") and f.name.lower().endswith(SKY_SUFFIXES))
     if not files:
         raise SpiralArmsError(f"{folder}: no JPEG or PNG cutouts in this folder (sub-folders are not searched)")
     for file in files:
