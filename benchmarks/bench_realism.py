@@ -68,17 +68,13 @@ def sky_corners(image):
     """The four 112-pixel corners of a 424-pixel cutout tiled into one square, (3, 224, 224).
 
     The square that ``synth --sky-from`` puts behind its galaxies
-    (:func:`spiralarms.data.synthetic.sky.corner_sky`): mostly sky and field sources.
+    (:func:`spiralarms.data.synthetic.sky.corner_tile`): mostly sky and field sources.
     """
     import torch
 
-    from spiralarms.data.synthetic.sky import corner_sky
+    from spiralarms.data.synthetic.sky import corner_tile
 
-    size = image.shape[0]
-    side = round(112 / 424 * size)
-    start = (size - 2 * side) // 2
-    tiled = corner_sky(np.asarray(image), size)[start:start + 2 * side, start:start + 2 * side]
-    return torch.as_tensor(np.ascontiguousarray(tiled)).permute(2, 0, 1).float()
+    return torch.as_tensor(corner_tile(np.asarray(image))).permute(2, 0, 1).float()
 
 
 def backbone_features(files: list[str], batch_size: int | None = None, region: str = "centre") -> np.ndarray:
@@ -179,6 +175,19 @@ def rotated_copies(files: list[str], folder: Path) -> list[str]:
     return out
 
 
+def auc_gain_interval(flag: np.ndarray, before: np.ndarray, after: np.ndarray, seed: int) -> list[float]:
+    """Paired bootstrap 95 % interval of AUC(after) - AUC(before): both score the same cutouts."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    gains = []
+    for _ in range(1000):
+        pick = rng.integers(0, len(flag), len(flag))
+        if flag[pick].min() != flag[pick].max():
+            gains.append(roc_auc_score(flag[pick], after[pick]) - roc_auc_score(flag[pick], before[pick]))
+    return [float(v) for v in np.percentile(gains, [2.5, 97.5])]
+
+
 def demo_signals(run: Path, real: pd.DataFrame, work: Path, n_rotation: int, seed: int) -> dict:
     """What the demo model says on the real cutouts: flagged-spiral AUC, labels, rotation."""
     from sklearn.metrics import roc_auc_score
@@ -196,20 +205,13 @@ def demo_signals(run: Path, real: pd.DataFrame, work: Path, n_rotation: int, see
     # AUC with a paired bootstrap interval: both scores are of the same cutouts.
     tta = predict(run, list(real["file"]), work, "real-tta", "--tta", "8")
     p_cant_tell_tta = tta["p_?"].to_numpy()
-    rng = np.random.default_rng(seed)
-    gains = []
-    for _ in range(1000):
-        pick = rng.integers(0, len(flag), len(flag))
-        if flag[pick].min() != flag[pick].max():
-            gains.append(roc_auc_score(flag[pick], 1.0 - p_cant_tell_tta[pick])
-                         - roc_auc_score(flag[pick], 1.0 - p_cant_tell[pick]))
     chosen = real.sample(n=min(n_rotation, len(real)), random_state=seed).index
     rotated = predict(run, rotated_copies(list(real.loc[chosen, "file"]), work / "rotated"), work, "rotated")
     original = predictions.set_index(real.index).loc[chosen, "label"].astype(str).to_numpy()
     return {
         "flagged_spiral_auc": float(roc_auc_score(flag, 1.0 - p_cant_tell)),
         "flagged_spiral_auc_tta8": float(roc_auc_score(flag, 1.0 - p_cant_tell_tta)),
-        "tta8_gain_interval": [float(v) for v in np.percentile(gains, [2.5, 97.5])],
+        "tta8_gain_interval": auc_gain_interval(flag, 1.0 - p_cant_tell, 1.0 - p_cant_tell_tta, seed),
         "labels": distribution,
         "rotation_agreement": float((rotated["label"].astype(str).to_numpy() == original).mean()),
         "n_real": int(len(real)),
@@ -260,19 +262,12 @@ def real_sky_signals(real: pd.DataFrame, features_real: np.ndarray, demo_run: Pa
         labels = table["label"].astype(str).to_numpy()
         counted[name] = {"flagged spirals": float((labels[flag == 1] != "?").mean()),
                          "flagged non-spirals": float((labels[flag == 0] != "?").mean())}
-    rng = np.random.default_rng(seed)
-    gains = []
-    for _ in range(1000):
-        pick = rng.integers(0, len(flag), len(flag))
-        if flag[pick].min() != flag[pick].max():
-            gains.append(roc_auc_score(flag[pick], scores["real sky"][pick])
-                         - roc_auc_score(flag[pick], scores["demo"][pick]))
     probe = [str(work / "real-sky" / "galaxies" / f) for f in catalogue["file"][: 6 * n_probe]]
     return {
         "n_donors": int(len(donors)), "n_held_out": int(held.sum()),
         "own_macro_f1": own_f1,
         "flagged_spiral_auc": {name: float(roc_auc_score(flag, v)) for name, v in scores.items()},
-        "gain_interval": [float(v) for v in np.percentile(gains, [2.5, 97.5])],
+        "gain_interval": auc_gain_interval(flag, scores["demo"], scores["real sky"], seed),
         "arm_count_given": counted,
         "domain_auc": domain_auc(backbone_features(probe), features_real[held], seed),
     }

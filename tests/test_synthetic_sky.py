@@ -98,6 +98,7 @@ def test_sky_from_refuses_what_it_cannot_use(tmp_path, sky_folder):
                                workers=1, progress=False, **kwargs)
 
     refuse(tmp_path / "nowhere", "no such folder")
+    refuse(sky_folder / "dark.png", "dark.png: not a folder")
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("no images here")

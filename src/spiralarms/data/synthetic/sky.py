@@ -59,8 +59,27 @@ def inverse_lupton_rgb(rgb: np.ndarray, stretch: float, q: float) -> np.ndarray:
     return np.ascontiguousarray((levels * scale[..., None]).transpose(2, 0, 1))
 
 
+def corner_tile(rgb: np.ndarray) -> np.ndarray:
+    """The four corners of a square cutout side by side, each ``CORNER_FRACTION`` of its side.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray, shape (N, N, C)
+        A cutout with its galaxy at the centre.
+
+    Returns
+    -------
+    numpy.ndarray, shape (2 s, 2 s, C), of ``rgb``'s dtype, ``s = round(CORNER_FRACTION * N)``
+        Mostly sky and field sources: 224 pixels of a 424-pixel GZ2 frame.
+    """
+    side = max(1, round(CORNER_FRACTION * rgb.shape[0]))
+    top = np.concatenate([rgb[:side, :side], rgb[:side, -side:]], axis=1)
+    bottom = np.concatenate([rgb[-side:, :side], rgb[-side:, -side:]], axis=1)
+    return np.concatenate([top, bottom], axis=0)
+
+
 def corner_sky(rgb: np.ndarray, size: int) -> np.ndarray:
-    """The four corners of a cutout tiled at its centre, mirrored out to ``size`` pixels.
+    """The four corners of a cutout (:func:`corner_tile`) at its centre, mirrored out to ``size`` pixels.
 
     Parameters
     ----------
@@ -72,16 +91,12 @@ def corner_sky(rgb: np.ndarray, size: int) -> np.ndarray:
     Returns
     -------
     numpy.ndarray, shape (size, size, C), of ``rgb``'s dtype
-        The corners (each ``CORNER_FRACTION`` of the side) side by side in the central
-        square, which the 224-pixel crop of a GZ2 frame sees whole; the frame around
-        it is filled by reflection.
+        The corners side by side in the central square, which the 224-pixel crop of a
+        GZ2 frame sees whole; the frame around it is filled by reflection.
     """
-    side = max(1, round(CORNER_FRACTION * size))
-    top = np.concatenate([rgb[:side, :side], rgb[:side, -side:]], axis=1)
-    bottom = np.concatenate([rgb[-side:, :side], rgb[-side:, -side:]], axis=1)
-    tile = np.concatenate([top, bottom], axis=0)
-    before = (size - 2 * side) // 2
-    after = size - 2 * side - before
+    tile = corner_tile(rgb)
+    before = (size - tile.shape[0]) // 2
+    after = size - tile.shape[0] - before
     return np.pad(tile, ((before, after), (before, after), (0, 0)), mode="symmetric")
 
 
@@ -113,7 +128,8 @@ def list_sky_cutouts(folder: str | os.PathLike, size: int) -> list[str]:
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise SpiralArmsError(f"{folder}: no such folder (--sky-from takes a folder of survey cutouts)")
+        what = "not a folder" if folder.exists() else "no such folder"
+        raise SpiralArmsError(f"{folder}: {what} (--sky-from takes a folder of survey cutouts)")
     # Hidden files skipped, as a folder given to predict: macOS's "._x.jpg" are not images.
     files = sorted(str(f) for f in folder.iterdir()
                    if f.is_file() and not f.name.startswith(".") and f.name.lower().endswith(SKY_SUFFIXES))
@@ -137,10 +153,7 @@ def load_sky(file: str, size: int, stretch: float, q: float) -> np.ndarray:
     """The linear sky of one cutout (:func:`corner_sky` in fluxes), shape (3, size, size), float32."""
     from spiralarms.data.images import load_image_uint8
 
-    try:
-        rgb = load_image_uint8(file)
-    except OSError as exc:  # a file that changed since it was listed
-        raise SpiralArmsError(f"{file}: not a readable image ({exc})") from None
+    rgb = load_image_uint8(file)  # an unreadable file: ImageReadError, which names it
     if rgb.shape != (size, size, 3):
         raise SpiralArmsError(f"{file}: shape {rgb.shape}; sky cutouts must be {size}x{size} colour images")
     return inverse_lupton_rgb(corner_sky(rgb, size), stretch, q)
