@@ -222,3 +222,19 @@ def test_prepare_command(catalog, tmp_path):
     assert summary["n_selected"] == len(LABELS) and summary["counts"]["2"] == LABELS.count("2")
     text = runner.invoke(app, ["prepare", str(catalog), str(out), "--crop", str(CROP), "--grey"])
     assert text.exit_code == 0 and "up to date" in text.stdout
+
+
+def test_prepare_with_no_readable_image_writes_its_report_and_fails(catalog, tmp_path):
+    for image in (catalog.parent / "images").iterdir():
+        image.unlink()
+    app = typer.Typer()
+    app.command()(prepare)
+    app.command("noop")(lambda: None)
+    out = tmp_path / "store"
+    result = CliRunner().invoke(app, ["prepare", str(catalog), str(out), "--crop", str(CROP), "--workers", "1"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SpiralArmsError)
+    message = str(result.exception)
+    assert "none of the" in message and "report.csv" in message and "\n" not in message
+    report = pd.read_csv(out / "report.csv")
+    assert len(report) == len(LABELS) and set(report["error"]) == {"no such file"}

@@ -369,6 +369,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
         (b"", "the file is empty"),
         (b"hi, not a checkpoint\n", "not a PyTorch checkpoint"),
         (b"\x80\x02}q\x00.", "not a PyTorch checkpoint"),  # a pickle header without torch's magic
+        (bytes(range(200, 256)) * 4, "not a PyTorch checkpoint"),  # random bytes: no pickle opcode, not a refusal
     ],
 )
 def test_an_unreadable_checkpoint_says_why_in_words(tmp_path, content, reason):

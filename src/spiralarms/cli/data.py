@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from spiralarms.cli.common import CatalogSchema, GZ2Table, choices, echo_json
+from spiralarms.errors import SpiralArmsError
 
 __all__ = ["data_app", "gz2", "kaggle", "prepare", "select", "synth"]
 
@@ -226,7 +227,17 @@ def prepare(
     )
     if json_out:
         echo_json(summary)
-        return
+    else:
+        _echo_prepare_summary(summary)
+    if summary["n"] and not summary["n_ok"]:
+        # The store is written (its report says why each row failed), but nothing can train on it.
+        raise SpiralArmsError(
+            f"{catalog}: none of the {summary['n']} images could be read (reasons in {summary['report']}); "
+            "check --image-dir or --mapping"
+        )
+
+
+def _echo_prepare_summary(summary: dict) -> None:
     state = "up to date" if summary["up_to_date"] else f"{summary['images_per_second']} images/s"
     typer.echo(
         f"{summary['out']}: {summary['n']} images ({summary['n_ok']} usable, {summary['n_failed']} unreadable "

@@ -96,6 +96,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
         text = first_line(exc)
+        if "Unsupported operand" in str(exc):  # bytes that are no pickle at all, not a refused object
+            raise SpiralArmsError(f"{path}: not a readable checkpoint: {_why_unreadable(path, exc, 'pickle')}") from None
         if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
             raise SpiralArmsError(
                 f"{path}: refused: it holds Python objects beyond tensors and plain values, and "
