@@ -123,6 +123,10 @@ def test_yaml_problems_are_one_line_errors(tmp_path):
         load_config(write(tmp_path, "train: [unclosed\n"))
     with pytest.raises(SpiralArmsError, match="section 'train' must be a mapping"):
         load_config(write(tmp_path, "train: 5\n"))
+    binary = tmp_path / "catalog.parquet"
+    binary.write_bytes(b"PAR1\xa0\xff\x00" * 8)  # a catalogue given as --config by mistake
+    with pytest.raises(SpiralArmsError, match="catalog.parquet: not a YAML config file"):
+        load_config(binary)
     assert load_config(write(tmp_path, "")).to_dict() == ExperimentConfig().to_dict()
 
 

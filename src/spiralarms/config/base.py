@@ -307,6 +307,8 @@ def read_yaml(path: str | os.PathLike) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpiralArmsError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SpiralArmsError(f"{path}: not a YAML config file (not UTF-8 text)") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
