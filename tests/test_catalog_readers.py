@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from astropy.table import Table
 from spiralarms.catalog import schema as sch
 from spiralarms.catalog.readers import detect_schema, read_catalog, resolve_image_paths, write_table
 from spiralarms.errors import SpiralArmsError
+from spiralarms.io.tables import fits_warnings_if_read
 
 BIG_ID = 8647474690312307154  # an SDSS objid: not representable as a double
 REAL_TABLE = (
@@ -223,6 +225,27 @@ def test_corrupt_file_is_one_line_error(tmp_path, name):
     with pytest.raises(SpiralArmsError) as info:
         read_catalog(path)
     assert name in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_damaged_fits_catalogue_gives_the_error_alone(tmp_path):
+    path = tmp_path / "damaged.fits"
+    path.write_bytes(b"SIMPLE  = T" + b" " * 20)  # astropy warns about such a header, then fails
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(SpiralArmsError, match="damaged.fits: cannot read it as fits"):
+            read_catalog(path)
+    assert not caught, [str(w.message) for w in caught]
+
+
+def test_fits_warnings_are_shown_when_the_file_was_read():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with fits_warnings_if_read():
+            warnings.warn("nonstandard keyword", UserWarning)
+        with pytest.raises(ValueError), fits_warnings_if_read():
+            warnings.warn("header of a file that then fails", UserWarning)
+            raise ValueError("cannot read")
+    assert [str(w.message) for w in caught] == ["nonstandard keyword"]
 
 
 def test_empty_csv(tmp_path):

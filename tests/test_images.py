@@ -216,3 +216,26 @@ def test_reading_a_png_cutout_raises_no_torch_warning(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-W", "error", "-c", code, str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "(3, 40, 40)" and "not writable" not in done.stderr
+
+
+def test_damaged_fits_cutouts_fail_quietly_in_threads(tmp_path: Path) -> None:
+    """Each damaged file's reason is its result; astropy's warnings are not printed per file."""
+    import warnings
+
+    from astropy.io import fits
+
+    fits.PrimaryHDU(np.zeros((8, 8), np.float32)).writeto(tmp_path / "whole.fits")
+    whole = (tmp_path / "whole.fits").read_bytes()
+    paths = []
+    for k in range(6):
+        path = tmp_path / f"cut{k}.fits"
+        path.write_bytes(whole[: 2880 + 40 * (k + 1)])  # header whole, data cut short
+        paths.append(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reasons = scan_images(paths, workers=3, progress=False)["error"].tolist()
+        with pytest.raises(ImageReadError, match="cut0.fits.*not a readable FITS file"):
+            load_image(paths[0])
+        warnings.warn("still shown after the reads", UserWarning)
+    assert all(reason and "FITS" in reason for reason in reasons), reasons
+    assert [str(w.message) for w in caught] == ["still shown after the reads"]

@@ -23,6 +23,7 @@ from spiralarms.errors import SpiralArmsError, first_line
 from spiralarms.io import tables
 # write_table and WRITE_SUFFIXES are re-exported: callers import them from here too.
 from spiralarms.io.tables import TABLE_SUFFIXES, WRITE_SUFFIXES, table_format, write_table  # noqa: F401
+from spiralarms.io.tables import fits_warnings_if_read
 
 #: Catalogue formats, by file-name ending: the package's one suffix table.
 CATALOG_SUFFIXES = TABLE_SUFFIXES
@@ -245,7 +246,7 @@ def table_columns(path) -> list[str]:
         else:
             from astropy.io import fits
 
-            with fits.open(path, memmap=True) as hdus:
+            with fits_warnings_if_read(), fits.open(path, memmap=True) as hdus:
                 table = next((h for h in hdus if isinstance(h, (fits.BinTableHDU, fits.TableHDU))), None)
                 if table is None:
                     raise SpiralArmsError(f"catalog {path}: no table extension in this FITS file")

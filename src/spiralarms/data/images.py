@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -151,6 +152,9 @@ def asinh_stretch(bands: np.ndarray) -> np.ndarray:
     return out
 
 
+_FITS_WARNINGS_LOCK = threading.Lock()
+
+
 def load_fits(path: str | os.PathLike, grey: bool = False) -> np.ndarray:
     """Read a FITS cutout (one, two or three bands) as an (H, W, C) float32 image in [0, 1].
 
@@ -171,8 +175,13 @@ def load_fits(path: str | os.PathLike, grey: bool = False) -> np.ndarray:
     from astropy.io import fits
 
     try:
-        with fits.open(path, memmap=False) as hdus:
-            planes = [np.asarray(h.data) for h in hdus if getattr(h, "is_image", False) and h.data is not None]
+        # A damaged file's reason goes into the row's error; astropy's warnings about it
+        # would otherwise print once per file, burying the progress of a survey-scale run.
+        # catch_warnings swaps process-wide state: the lock keeps scan_images' threads from interleaving it.
+        with _FITS_WARNINGS_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(path, memmap=False) as hdus:
+                planes = [np.asarray(h.data) for h in hdus if getattr(h, "is_image", False) and h.data is not None]
     except (OSError, ValueError, TypeError, EOFError) as exc:
         raise ImageReadError(path, f"not a readable FITS file: {' '.join(str(exc).split())[:120]}") from None
     cube = next((p for p in planes if p.ndim == 3), None)

@@ -8,14 +8,16 @@ checks on top, in :mod:`spiralarms.catalog.readers`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
 from spiralarms.errors import SpiralArmsError, first_line
 
-__all__ = ["TABLE_SUFFIXES", "WRITE_SUFFIXES", "checked_table_path", "read_table", "table_format", "table_stem", "write_table"]
+__all__ = ["TABLE_SUFFIXES", "WRITE_SUFFIXES", "checked_table_path", "fits_warnings_if_read", "read_table", "table_format", "table_stem", "write_table"]
 
 #: Table formats, by file-name ending (matched case-insensitively, longest first).
 TABLE_SUFFIXES: dict[str, str] = {
@@ -89,10 +91,25 @@ def checked_table_path(path, what: str = "catalog") -> tuple[Path, str]:
     return path, fmt
 
 
+@contextmanager
+def fits_warnings_if_read() -> Iterator[None]:
+    """Hold back the warnings raised while a FITS file is opened; show them only if it opened.
+
+    astropy prints several lines of ``VerifyWarning`` for a damaged file before the
+    error that says it cannot be read: the user should see that one-line error alone.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:  # not reached when the body raised
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+
 def _read_fits(path: Path) -> pd.DataFrame:
     from astropy.table import Table
 
-    table = Table.read(path, format="fits")
+    with fits_warnings_if_read():
+        table = Table.read(path, format="fits")
     # pandas holds one value per cell: vector-valued FITS columns are left out.
     flat = [name for name in table.colnames if table[name].ndim == 1]
     frame = table[flat].to_pandas()

@@ -41,7 +41,7 @@ import pandas as pd
 from spiralarms.errors import SpiralArmsError, first_line
 from spiralarms.catalog.schema import MPAJHU_ID_COLUMNS
 from spiralarms.io.ids import exact_ids
-from spiralarms.io.tables import checked_table_path
+from spiralarms.io.tables import checked_table_path, fits_warnings_if_read
 
 #: The paper's missing-mass sentinel.
 MISSING_MASS = -9999.0
@@ -194,7 +194,8 @@ def _read_fits(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
     """The columns of interest of a FITS table; ``PHOTOID`` becomes a DR7 objid column ``photoid``."""
     from astropy.table import Table
 
-    table = Table.read(path, format="fits")
+    with fits_warnings_if_read():
+        table = Table.read(path, format="fits")
     names = {name.lower(): name for name in table.colnames}
     wanted = [n for lower, n in names.items() if lower in _ID_COLUMNS | _VALUE_NAMES and table[n].ndim == 1]
     # to_pandas turns masked integers into nullable Int64 and masked floats into NaN.
