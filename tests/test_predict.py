@@ -236,11 +236,14 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tiny_run, tiny_g
 
 
 @pytest.mark.slow
-def test_ddp_with_two_cpu_processes_writes_exactly_the_rows_of_one(tiny_run, folder_with_bad_files, tmp_path):
+@pytest.mark.parametrize("devices, chunk", [("2", "2"), ("3", "100")], ids=["2-processes", "more-processes-than-shards"])
+def test_ddp_with_two_cpu_processes_writes_exactly_the_rows_of_one(tiny_run, folder_with_bad_files, tmp_path,
+                                                                   devices, chunk):
+    """Also with one shard for three processes: the two without work must not hang or crash the run."""
     one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
-    assert _cli("predict", tiny_run, folder_with_bad_files, "--out", one, "--chunk-size", "2").returncode == 0
-    run = _cli("predict", tiny_run, folder_with_bad_files, "--out", two, "--chunk-size", "2",
-               "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--json")
+    assert _cli("predict", tiny_run, folder_with_bad_files, "--out", one, "--chunk-size", chunk).returncode == 0
+    run = _cli("predict", tiny_run, folder_with_bad_files, "--out", two, "--chunk-size", chunk,
+               "--accelerator", "cpu", "--devices", devices, "--strategy", "ddp", "--json")
     assert run.returncode == 0, run.stderr
     assert run.stdout.count("n_inputs") == 1, "only rank 0 reports"
     a, b = pd.read_parquet(one), pd.read_parquet(two)
@@ -548,3 +551,31 @@ def test_predict_arrays_gives_the_module_back_in_its_mode_even_after_ctrl_c(load
     with pytest.raises(KeyboardInterrupt):
         predict_arrays(module, x)
     assert module.training
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asks for a GPU where there is none")
+def test_a_gpu_asked_for_on_a_machine_without_one_is_a_one_line_error(tiny_run, folder_with_bad_files, tmp_path):
+    run = _cli("predict", tiny_run, folder_with_bad_files, "--out", tmp_path / "p.csv", "--accelerator", "gpu")
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        "error: device settings (accelerator 'gpu', devices 'auto', strategy 'auto', num_nodes 1): no GPU is "
+        "visible to PyTorch here (torch.cuda.is_available() is False); use accelerator cpu or auto"
+    ]
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_device_settings_lightning_refuses_are_one_line_errors(monkeypatch):
+    from spiralarms.logs import build_trainer
+
+    with pytest.raises(SpiralArmsError, match=r"strategy 'nosuch'.*invalid strategy name") as caught:
+        build_trainer(accelerator="cpu", devices=1, strategy="nosuch", logger=False)
+    assert "\n" not in str(caught.value)
+    for name in ("NODE_RANK", "MASTER_ADDR", "GROUP_RANK", "SLURM_NTASKS", "SLURM_JOB_NAME", "TORCHELASTIC_RUN_ID",
+                 "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SpiralArmsError, match="num_nodes 2: no cluster launcher started this process"):
+        build_trainer(accelerator="cpu", devices=1, num_nodes=2, strategy="ddp", logger=False)
+    monkeypatch.setenv("NODE_RANK", "1")  # set by hand on each node: Lightning's own environment
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    trainer = build_trainer(accelerator="cpu", devices=1, num_nodes=2, strategy="ddp", logger=False)
+    assert trainer.num_nodes == 2

@@ -1,15 +1,16 @@
-"""Lightning at the terminal: its start-up banners and tips kept off, and Ctrl-C kept a KeyboardInterrupt."""
+"""Lightning at the terminal: its banners and tips kept off, Ctrl-C kept a KeyboardInterrupt, device errors one line."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import warnings
 from collections.abc import Iterator
 
-__all__ = ["quiet_lightning", "lightning_banners_off", "call_trainer", "LIGHTNING_LOGGERS", "HARMLESS_WARNINGS"]
+__all__ = ["quiet_lightning", "lightning_banners_off", "call_trainer", "build_trainer", "LIGHTNING_LOGGERS", "HARMLESS_WARNINGS"]
 
 #: Loggers through which Lightning prints "GPU available", tips and summaries.
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero")
@@ -63,6 +64,59 @@ def call_trainer(method, *args, **kwargs):
         if main_thread and handler is not None:
             signal.signal(signal.SIGINT, handler)
         raise KeyboardInterrupt from None
+
+
+#: Environment variables by which a process learns it is one node of several (Lightning's
+#: own environment; SLURM and torchrun are detected by Lightning itself).
+_NODE_VARIABLES = ("NODE_RANK", "MASTER_ADDR", "GROUP_RANK")
+
+
+def build_trainer(**options):
+    """A ``lightning.Trainer``, with the device settings it refuses turned into one-line errors.
+
+    Parameters
+    ----------
+    **options
+        Passed to ``lightning.Trainer``.
+
+    Returns
+    -------
+    lightning.Trainer
+
+    Raises
+    ------
+    SpiralArmsError
+        If Lightning refuses ``accelerator``, ``devices``, ``strategy`` or
+        ``num_nodes`` (e.g. ``gpu`` on a machine without one), or if several nodes
+        are asked for in a process that no cluster launcher started: it would wait
+        for the other nodes for ever.
+    """
+    import lightning as L
+    import torch
+    from lightning.fabric.plugins.environments import LightningEnvironment
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    from spiralarms.errors import SpiralArmsError, first_line
+
+    named = ", ".join(
+        f"{key} {options[key]!r}" for key in ("accelerator", "devices", "strategy", "num_nodes") if key in options
+    )
+    try:
+        trainer = L.Trainer(**options)
+    except (MisconfigurationException, ValueError, TypeError, RuntimeError) as exc:
+        reason = first_line(exc)
+        if "gpu backend" in reason.lower() or ("cuda" in reason.lower() and not torch.cuda.is_available()):
+            reason = "no GPU is visible to PyTorch here (torch.cuda.is_available() is False); use accelerator cpu or auto"
+        raise SpiralArmsError(f"device settings ({named}): {reason}") from None
+    environment = getattr(trainer.strategy, "cluster_environment", None)  # single-device strategies have none
+    if trainer.num_nodes > 1 and isinstance(environment, LightningEnvironment):
+        if not any(name in os.environ for name in _NODE_VARIABLES):
+            raise SpiralArmsError(
+                f"num_nodes {trainer.num_nodes}: no cluster launcher started this process (SLURM srun, torchrun, "
+                "or NODE_RANK and MASTER_ADDR set on each node), so it would wait for the other nodes for ever; "
+                "see docs/predict.md"
+            )
+    return trainer
 
 
 def lightning_banners_off() -> None:

@@ -38,7 +38,7 @@ from pydantic import Field
 from spiralarms.config import Settings
 from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
 from spiralarms.io.atomic import write_text
-from spiralarms.logs import call_trainer, quiet_lightning
+from spiralarms.logs import build_trainer, call_trainer, quiet_lightning
 from spiralarms.models.fusion import inference_batch_size
 from spiralarms.models.loading import LoadedModel, load_model
 from spiralarms.predictions.output import Manifest, OutputLayout, RunIdentity
@@ -210,6 +210,8 @@ class PredictionDataModule(L.LightningDataModule):
                  crop: int | None, grey: bool, grey_method: str, channels: int, classes):
         super().__init__()
         self.prepare_data_per_node = False  # one listing, on a filesystem all nodes share
+        # A rank may get no shard (fewer shards than processes): it then predicts nothing.
+        self.allow_zero_length_dataloader_with_multiple_devices = True
         self.input_path = input_path if isinstance(input_path, pd.DataFrame) else Path(input_path)
         self.layout, self.identity, self.settings = layout, identity, settings
         self.crop, self.grey, self.grey_method, self.channels = crop, grey, grey_method, int(channels)
@@ -445,7 +447,7 @@ def predict(
 def _run(layout, datamodule, module, settings, precision, card, started) -> PredictionSummary:
     writer = _LazyPartWriter(datamodule, card.classes, settings.min_confidence)
     progress = _LazyProgress(datamodule, settings.progress)
-    trainer = L.Trainer(
+    trainer = build_trainer(
         accelerator=settings.accelerator,
         devices=settings.devices,
         num_nodes=settings.num_nodes,
@@ -460,6 +462,9 @@ def _run(layout, datamodule, module, settings, precision, card, started) -> Pred
     )
     try:
         call_trainer(trainer.predict, module, datamodule=datamodule, return_predictions=False)
+        # Every rank has written its parts before rank 0 joins them. Here, not in the
+        # writer's on_predict_end: Lightning skips the hooks of a rank that got no shard.
+        trainer.strategy.barrier("spiralarms-predict-end")
     except BaseException:
         if trainer.is_global_zero:
             _remove_if_empty(layout, datamodule)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from spiralarms.logs import call_trainer, quiet_lightning
+from spiralarms.logs import build_trainer, call_trainer, quiet_lightning
 from spiralarms.models.module import ArmClassifierModule
 
 __all__ = ["predict_arrays"]
@@ -63,7 +63,7 @@ def predict_arrays(
 
 
 def _predict(module, loader, device, precision, was_training) -> np.ndarray:
-    trainer = L.Trainer(
+    trainer = build_trainer(
         accelerator="gpu" if device.type == "cuda" else "cpu",
         devices=[device.index or 0] if device.type == "cuda" else 1,
         precision=precision,

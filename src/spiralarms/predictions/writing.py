@@ -89,7 +89,6 @@ class PartWriter(BasePredictionWriter):
             k = min(self._pending)
             missing = int((~self._pending[k].seen).sum())
             raise SpiralArmsError(f"shard {k}: {missing} rows never came back from the model; rerun to resume")
-        trainer.strategy.barrier("spiralarms-predict-end")
 
 
 class RowProgress(Callback):

@@ -54,7 +54,7 @@ from spiralarms.config import (
 from spiralarms.data.images import scan_images
 from spiralarms.data.store import PreparedStore, is_prepared_store
 from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
-from spiralarms.logs import call_trainer
+from spiralarms.logs import build_trainer, call_trainer
 from spiralarms.predictions.inference import predict_arrays
 from spiralarms.models.backbones import build_classifier
 from spiralarms.models.fusion import inference_batch_size
@@ -359,7 +359,7 @@ def _make_trainer(config: ExperimentConfig, run_dir: Path, callbacks: Sequence[L
         auto_insert_metric_name=False,
     )
     stopping = EarlyStopping(monitor=t.monitor, mode=mode, patience=t.patience, min_delta=0.0)
-    trainer = L.Trainer(
+    trainer = build_trainer(
         plugins=[AtomicCheckpointIO()],
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
