@@ -132,3 +132,13 @@ def test_full_demo_reaches_macro_f1_of_0_8(tmp_path):
     assert summary["macro_f1"] >= 0.8
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["macro_f1"] == summary["macro_f1"] and len(metrics["classes"]) == 6
+
+
+def test_demo_into_a_file_and_evaluate_on_a_checkpoint_say_what_is_wrong(tmp_path):
+    taken = tmp_path / "report.txt"
+    taken.write_text("mine\n")
+    result = CliRunner().invoke(app, ["demo", "--out", str(taken)])
+    assert result.exit_code == 1 and "report.txt: exists and is not a folder" in result.output
+    assert taken.read_text() == "mine\n"
+    result = CliRunner().invoke(app, ["evaluate", str(taken)])
+    assert result.exit_code == 1 and "is a file; give the run folder" in result.output

@@ -214,6 +214,8 @@ def test_bad_input_is_a_spiralarms_error(app, grey_run, tmp_path):
     assert isinstance(result.exception, SpiralArmsError) and "--images" in str(result.exception)
     result = invoke(app, grey_run, "--images", tmp_path / "missing.jpg")
     assert isinstance(result.exception, SpiralArmsError) and "missing.jpg" in str(result.exception)
+    result = invoke(app, grey_run, "--images", tmp_path)
+    assert isinstance(result.exception, SpiralArmsError) and "is a folder; give image files" in str(result.exception)
     result = invoke(app, grey_run, "--device", "abacus")
     assert isinstance(result.exception, SpiralArmsError) and "device" in str(result.exception)
     assert invoke(app, grey_run, "--noise", 2).exit_code == 2  # typer's own range check

@@ -146,6 +146,10 @@ def test_validation_predictions_read_from_the_run_or_predicted(tmp_path):
     assert read["file"].tolist() == files[1:]
     with pytest.raises(SpiralArmsError, match="no split.csv"):
         validation_predictions(tmp_path)
+    with pytest.raises(SpiralArmsError, match="missing: no such run folder"):
+        validation_predictions(tmp_path / "missing")
+    with pytest.raises(SpiralArmsError, match="split.csv: is a file; give the run folder"):
+        validation_predictions(run / "split.csv")
 
 
 def test_load_images_crops_like_validation_and_names_a_bad_file(tmp_path):

@@ -102,6 +102,8 @@ def run_demo(
         raise SpiralArmsError(f"--n-per-class {n_per_class}: the demo needs at least 5 galaxies per class")
     preset = get_preset(DEMO_PRESET if preset is None else preset).name
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SpiralArmsError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     data_dir = out / "galaxies"
     catalog_file = data_dir / "catalog.csv"

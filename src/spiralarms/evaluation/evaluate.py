@@ -57,9 +57,7 @@ def evaluate_run(
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir
     written = RunFolder(out_dir)
-    split_file = RunFolder(run_dir).split
-    if not split_file.is_file():
-        raise SpiralArmsError(f"{run_dir}: no split.csv; is this a run folder from 'spiralarms train'?")
+    split_file = RunFolder(run_dir).require_split()
     table = pd.read_csv(split_file, dtype={"label": str, "id": str})
     for column in ("file", "label", "split"):
         if column not in table.columns:

@@ -167,9 +167,7 @@ def validation_predictions(run_dir: str | os.PathLike, module=None, batch_size: 
         If ``split.csv`` is missing or lacks columns, or there is no validation row.
     """
     run_dir = Path(run_dir)
-    split_file = RunFolder(run_dir).split
-    if not split_file.is_file():
-        raise SpiralArmsError(f"{run_dir}: no split.csv; is this a run folder from 'spiralarms train'?")
+    split_file = RunFolder(run_dir).require_split()
     split = _read_table(split_file)
     missing = [c for c in ("id", "label", "split", "file") if c not in split.columns]
     if missing:

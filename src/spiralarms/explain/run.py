@@ -268,6 +268,9 @@ def _given_images(images: Sequence[str | os.PathLike]) -> _Galaxies:
     files = [Path(f) for f in images]
     if not files:
         raise SpiralArmsError("--images: give at least one image file")
+    folder = next((f for f in files if f.is_dir()), None)
+    if folder is not None:
+        raise SpiralArmsError(f"{folder}: is a folder; give image files, e.g. --images {folder}/*.jpg")
     ids = _unique_ids(files)
     table = pd.DataFrame({"id": ids, "file": [str(f) for f in files], "label": None})
     return _Galaxies(table, {g: {"image", "feature_maps", "deletion"} for g in ids})

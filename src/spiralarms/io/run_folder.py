@@ -57,6 +57,24 @@ class RunFolder:
         """The train/validation split (``split.csv``)."""
         return self.path / self.SPLIT
 
+    def require_split(self) -> Path:
+        """``split.csv``, or a one-line error saying why this is not a run folder.
+
+        Raises
+        ------
+        SpiralArmsError
+            If the path is missing, is a file (a checkpoint, say) or has no ``split.csv``.
+        """
+        from spiralarms.errors import SpiralArmsError
+
+        if not self.path.exists():
+            raise SpiralArmsError(f"{self.path}: no such run folder")
+        if not self.path.is_dir():
+            raise SpiralArmsError(f"{self.path}: is a file; give the run folder that 'spiralarms train --out' wrote")
+        if not self.split.is_file():
+            raise SpiralArmsError(f"{self.path}: no split.csv; is this a run folder from 'spiralarms train'?")
+        return self.split
+
     @property
     def history(self) -> Path:
         """Per-epoch losses and metrics (``history.csv``)."""
