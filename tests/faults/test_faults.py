@@ -91,6 +91,7 @@ BAD_TABLES = {
     "semicolons": ("dr7objid;file\n1;a.jpg\n", "semicolons"),
     "tabs": ("dr7objid\tfile\n1\ta.jpg\n", "tabs"),
     "no id or path": ("colour,size\nred,3\n", "no image path column"),
+    "an id column of another name": ("galaxy_id,size\n100134,3\n", "name it with --id-column galaxy_id"),
     "binary garbage": (None, "cannot read"),
 }
 

@@ -488,9 +488,12 @@ class ImagePathResolver:
             if "sample" in lookup.columns and lookup["objid"].duplicated().any():
                 self._by_pair = lookup.drop_duplicates(["objid", "sample"]).set_index(["objid", "sample"])["asset_id"]
         elif self.file_column is None and self.id_column is None:
+            named = ", ".join(ids)
+            likely = next((c for c in columns if str(c).lower().endswith("id")), None)
+            hint = f"; if {likely!r} holds the ids, name it with --id-column {likely}" if likely else ""
             raise SpiralArmsError(
-                f"{catalog_path}: no image path column (file, path, image_path, filename) and no id column "
-                "(id, dr7objid, objid, GalaxyID) to name the image files"
+                f"{catalog_path}: no image path column ({', '.join(FILE_COLUMNS)}) and no id column "
+                f"({named}) to name the image files{hint}"
             )
 
     def __call__(self, table: pd.DataFrame) -> list[str | None]:
