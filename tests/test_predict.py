@@ -333,6 +333,27 @@ def test_fits_cutouts_with_one_or_three_bands(loaded, tmp_path):
     rgb = load_fits(folder / "g3.fits")
     assert rgb.shape == (80, 80, 3) and rgb.dtype == np.float32 and 0 <= rgb.min() and rgb.max() <= 1
     assert rgb[40, 40, 0] > 0.9, "the core is bright after the stretch"
+    for name in ("g3.fits", "g1.fits"):  # one cutout given alone: the same row as in the folder
+        alone = pd.read_parquet(predict(loaded, folder / name, tmp_path / f"{name}.parquet", progress=False).out)
+        assert alone["id"].tolist() == [name.removesuffix(".fits")]
+        pd.testing.assert_frame_equal(alone.set_index("id"), result.loc[[name.removesuffix(".fits")]],
+                                      check_exact=False, atol=1e-5)
+
+
+def test_one_jpeg_given_alone_is_one_row_and_a_damaged_fits_table_still_a_catalogue_error(loaded, folder_with_bad_files,
+                                                                                          tmp_path):
+    whole = pd.read_parquet(predict(loaded, folder_with_bad_files, tmp_path / "all.parquet", progress=False).out)
+    first = whole.iloc[0]
+    alone = pd.read_parquet(predict(loaded, first["file"], tmp_path / "one.parquet", progress=False).out)
+    assert alone["id"].tolist() == [first["id"]] and alone["error"].tolist() == [""]
+    cols = _prob_columns(loaded.card)
+    np.testing.assert_allclose(alone[cols].to_numpy(), whole.iloc[[0]][cols].to_numpy(), atol=1e-5)
+    broken = pd.read_parquet(predict(loaded, folder_with_bad_files / "corrupt.jpg", tmp_path / "c.parquet",
+                                     progress=False).out)
+    assert len(broken) == 1 and broken["error"].iloc[0] != ""
+    (tmp_path / "table.fits").write_bytes(b"SIMPLE  = nonsense")
+    with pytest.raises(SpiralArmsError, match="table.fits: cannot read it as fits"):
+        predict(loaded, tmp_path / "table.fits", tmp_path / "t.parquet", progress=False)
 
 
 def test_catalogue_inputs_read_in_chunks_with_paths_ids_or_a_mapping(loaded, tiny_galaxies, tmp_path):

@@ -75,7 +75,7 @@ def _devices(value: str) -> int | str:
 
 def predict(
     model: Annotated[str, typer.Argument(metavar="MODEL", help="A checkpoint (.ckpt), a run folder, an exported model folder, or hf-hub:owner/name.")],
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="A folder of cutouts (JPEG, PNG, FITS), a catalogue (CSV, Parquet, FITS) with a file or id column, or a prepared store.")],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="A folder of cutouts (JPEG, PNG, FITS), a catalogue (CSV, Parquet, FITS) with a file or id column, a prepared store, or one cutout file.")],
     out: Annotated[Path, typer.Option(help="Output: a .parquet or .csv file, or a folder (no table suffix) for a Parquet dataset.")],
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Cutouts per forward pass (default: 16 on a CPU, 64 on a GPU).")] = None,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding worker processes (default: none on a CPU, where the main process reads with a thread per core between forward passes; up to 8 per GPU).")] = None,
@@ -139,7 +139,7 @@ def predict(
         return
     state = "already up to date: " if summary.up_to_date else "wrote "
     typer.echo(
-        f"{state}{summary.n_inputs} rows in {summary.out} ({summary.n_errors} unreadable, kept with their error"
+        f"{state}{summary.n_inputs} row{'' if summary.n_inputs == 1 else 's'} in {summary.out} ({summary.n_errors} unreadable, kept with their error"
         + (f"; {summary.n_resumed} resumed" if summary.n_resumed and not summary.up_to_date else "")
         + ")"
     )

@@ -16,7 +16,8 @@ Inputs:
 - a catalogue (CSV, CSV.gz, Parquet, FITS) with a path column, or ids plus an image
   folder or a GZ2 mapping table (:class:`~spiralarms.catalog.readers.ImagePathResolver`),
   read in chunks;
-- a prepared store (``spiralarms prepare``): its decoded crops, without decoding.
+- a prepared store (``spiralarms prepare``): its decoded crops, without decoding;
+- one cutout file (JPEG, PNG, or a FITS file with an image and no table): one row.
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ __all__ = ["Listing", "build_listing", "LISTING_SCHEMA", "NO_FILE", "INPUT_KINDS
 NO_FILE = "no image file for this row"
 
 #: What an input can be.
-INPUT_KINDS = ("folder", "catalog", "store", "table")
+INPUT_KINDS = ("folder", "catalog", "store", "table", "file")
+
+#: Endings of a file given alone that is a cutout, not a catalogue (FITS is told by its content).
+CUTOUT_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 
 #: Columns of a listing.
 LISTING_SCHEMA = pa.schema(
@@ -92,12 +96,38 @@ class Listing:
         return k * self.shard_rows, min((k + 1) * self.shard_rows, self.n_rows)
 
 
+def _stem(name: str) -> str:
+    """A cutout's id from its file name: the name without its ending (both parts of ``.fits.gz``)."""
+    if name.lower().endswith((".fits.gz", ".fits.fz")):
+        return name[: -len(".fits.gz")]
+    return Path(name).stem
+
+
+def _is_single_cutout(source: Path) -> bool:
+    """Whether a file given as input is one cutout: a JPEG or PNG, or a FITS file with no table.
+
+    A FITS file that cannot be opened counts as a catalogue, whose reader then says why.
+    """
+    name = source.name.lower()
+    if name.endswith(CUTOUT_SUFFIXES):
+        return True
+    if not name.endswith((".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz")):
+        return False
+    from astropy.io import fits
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a damaged file's warnings: its reader reports the error
+            with fits.open(source, memmap=True) as hdus:
+                return not any(isinstance(h, (fits.BinTableHDU, fits.TableHDU)) for h in hdus)
+    except Exception:  # astropy raises OSError, ValueError, ... for a damaged file
+        return False
+
+
 def _entry_row(entry: os.DirEntry) -> tuple[str, str, str]:
     """``(id, absolute path, error)`` for a folder entry that is not descended into."""
     path = os.path.abspath(entry.path)
-    stem = Path(entry.name).stem
-    if entry.name.lower().endswith((".fits.gz", ".fits.fz")):
-        stem = entry.name[: -len(".fits.gz")]
+    stem = _stem(entry.name)
     try:
         mode = os.stat(entry.path).st_mode  # follows links
     except FileNotFoundError:
@@ -224,8 +254,8 @@ def build_listing(
     Parameters
     ----------
     input_path : path or pandas.DataFrame
-        A folder of cutouts, a catalogue file, a prepared store folder, or a table
-        in memory with ``file`` and ``id`` (or ``id_column``) columns.
+        A folder of cutouts, a catalogue file, a prepared store folder, one cutout
+        file, or a table in memory with ``file`` and ``id`` (or ``id_column``) columns.
     out : path
         The listing file to write (Parquet).
     shard_rows : int, default 4096
@@ -269,6 +299,8 @@ def build_listing(
         kind, store_images = "store", str(store.path / "images.npy")
     elif source.is_dir():
         kind = "folder"
+    elif _is_single_cutout(source):
+        kind = "file"
     else:
         kind = "catalog"
     if id_column is not None and kind != "catalog":
@@ -291,6 +323,8 @@ def build_listing(
                         bar is not None and bar.update(len(rows))
                         rows = []
                 writer.add(rows)
+            elif kind == "file":
+                writer.add([(_stem(source.name), os.path.abspath(source), None, "")])
             elif kind == "catalog":
                 for chunk in _catalog_rows(source, image_dir, mapping, max(shard_rows, 65536), id_column):
                     writer.add([(i, f, None, e) for i, f, e in chunk])
