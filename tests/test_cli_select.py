@@ -148,3 +148,28 @@ def test_kaggle_schema(tmp_path, runner):
     assert json.loads(result.stdout)["counts"] == {"1": 0, "2": 1, "3": 0, "4": 0, "5+": 0, "?": 0}
     result = runner.invoke(app, ["select", str(path)])
     assert "cut 4" in result.stdout and "skipped" in result.stdout
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path):
+    """`spiralarms ... | head`: no 'error:' line and no traceback, status 141 as for SIGPIPE."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "cli.py"
+    script.write_text(
+        "import typer\n"
+        "from spiralarms.cli.main import SpiralArmsGroup\n"
+        "app = typer.Typer(cls=SpiralArmsGroup)\n"
+        "@app.command()\n"
+        "def flood():\n"
+        "    for _ in range(100000):\n"
+        "        typer.echo('x' * 100)\n"
+        "@app.command()\n"
+        "def other():\n"
+        "    pass\n"
+        "app()\n"
+    )
+    pipeline = f"{sys.executable} {script} flood | head -c 10 > /dev/null; echo $? ${{PIPESTATUS[0]}}"
+    done = subprocess.run(["bash", "-c", pipeline], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["0", "141"], done.stderr
+    assert done.stderr == ""

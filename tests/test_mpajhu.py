@@ -292,6 +292,15 @@ def test_fetch_dr7_pair_from_a_local_server(server, tmp_path):
     assert load_mpajhu(got).filters.n_kept == 6
 
 
+def test_fetch_dr7_offline_says_where_to_put_the_files(tmp_path):
+    urls = {"info": "http://127.0.0.1:9/gal_info.fit.gz", "mass": "http://127.0.0.1:9/totlgm.fit.gz"}
+    with pytest.raises(SpiralArmsError) as caught:
+        fetch_mpajhu_dr7(tmp_path / "cache", urls=urls, timeout=5)
+    message = str(caught.value)
+    assert message.startswith("cannot reach 127.0.0.1:9") and "--source" not in message
+    assert "gal_info.fit.gz and totlgm.fit.gz" in message and str(tmp_path / "cache") in message
+
+
 # ------------------------------------------------------------------ SkyServer paging
 
 

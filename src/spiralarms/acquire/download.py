@@ -28,7 +28,7 @@ from urllib.request import Request, urlopen
 from spiralarms import __version__
 from spiralarms.errors import SpiralArmsError
 
-__all__ = ["download", "file_checksums", "verify_checksums", "accepted", "PART_SUFFIX", "UNVERIFIED_SUFFIX", "USER_AGENT"]
+__all__ = ["download", "UnreachableError", "file_checksums", "verify_checksums", "accepted", "PART_SUFFIX", "UNVERIFIED_SUFFIX", "USER_AGENT"]
 
 #: Suffix of a file being downloaded.
 PART_SUFFIX = ".part"
@@ -186,12 +186,23 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class UnreachableError(SpiralArmsError):
+    """The server cannot be reached at all (no network, unknown host); ``host`` and ``reason`` say which.
+
+    Its message ends with the offline route of the commands that take ``--source
+    DIR``; a command with another route catches it and says its own.
+    """
+
+    def __init__(self, url: str, reason):
+        self.url, self.host, self.reason = url, urlsplit(url).netloc or url, reason
+        super().__init__(
+            f"cannot reach {self.host} for {url}: {reason}; without network access, download the files "
+            "elsewhere and pass their folder with --source DIR"
+        )
+
+
 def _cannot_reach(url: str, reason) -> SpiralArmsError:
-    host = urlsplit(url).netloc or url
-    return SpiralArmsError(
-        f"cannot reach {host} for {url}: {reason}; without network access, download the files "
-        f"elsewhere and pass their folder with --source DIR"
-    )
+    return UnreachableError(url, reason)
 
 
 def _open(url: str, offset: int, timeout: float):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from spiralarms.acquire.download import UnreachableError
 from spiralarms.acquire.download import download as resumable_download
 from spiralarms.catalog.schema import MPAJHU_ID_COLUMNS
 from spiralarms.errors import SpiralArmsError, first_line
@@ -76,7 +77,15 @@ def fetch_mpajhu_dr7(folder, *, urls: dict[str, str] | None = None, timeout: flo
         if role not in urls:
             raise SpiralArmsError(f"fetch_mpajhu_dr7: no URL for the {role!r} file")
         name = urls[role].rstrip("/").rsplit("/", 1)[-1]
-        paths.append(download(urls[role], folder / name, timeout=timeout))
+        try:
+            paths.append(download(urls[role], folder / name, timeout=timeout))
+        except UnreachableError as exc:
+            names = " and ".join(u.rstrip("/").rsplit("/", 1)[-1] for u in urls.values())
+            raise SpiralArmsError(
+                f"cannot reach {exc.host} for {exc.url}: {exc.reason}; without network access, download {names} "
+                f"elsewhere and put them in {folder} (a rerun skips files already there), or give each to "
+                "'spiralarms mass' with --mpajhu"
+            ) from None
     return paths[0], paths[1]
 
 

@@ -8,6 +8,7 @@ so the command functions stay plain and can be tested on their own.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from typing import Annotated, Any, Optional
@@ -49,6 +50,10 @@ class SpiralArmsGroup(TyperGroup):
             return super().invoke(ctx)
         except SpiralArmsError as exc:
             _fail(str(exc))
+        except BrokenPipeError:
+            # The reader went away (`spiralarms ... | head`): stop quietly, as Unix tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(code=141) from None
         except FileNotFoundError as exc:
             _fail(f"{exc.filename or exc}: no such file or directory")
         except PermissionError as exc:
