@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from spiralarms import __version__
 from spiralarms.cli import app
+from spiralarms.errors import SpiralArmsWarning
 from spiralarms.evaluation.metrics import classification_metrics
 from report_checks import check_report_page
 
@@ -142,3 +143,26 @@ def test_demo_into_a_file_and_evaluate_on_a_checkpoint_say_what_is_wrong(tmp_pat
     assert taken.read_text() == "mine\n"
     result = CliRunner().invoke(app, ["evaluate", str(taken)])
     assert result.exit_code == 1 and "is a file; give the run folder" in result.output
+
+
+def test_a_class_missing_from_the_validation_set_is_warned_about(tiny_galaxies, tmp_path):
+    catalog = pd.read_csv(tiny_galaxies / "catalog.csv", dtype={"dr7objid": str})
+    catalog["file"] = [str(tiny_galaxies / f) for f in catalog["file"]]
+    from spiralarms.catalog.selection import select_clean_sample
+
+    labels = select_clean_sample(catalog).selected.set_index("dr7objid")["label"]
+    by_class = {c: [i for i, label in labels.items() if label == c] for c in ("1", "2", "3")}
+    keep = by_class["1"][:8] + by_class["2"][:8] + by_class["3"][:1]  # one m=3 galaxy: the split can't put it in both
+    small = tmp_path / "small.csv"
+    catalog[catalog["dr7objid"].isin(keep)].to_csv(small, index=False)
+    with pytest.warns(SpiralArmsWarning) as caught:
+        result = runner.invoke(app, ["train", "--config", "demo-lite0", "--catalog", str(small), "--out",
+                                     str(tmp_path / "run"), *TINY])
+    assert result.exit_code == 0, result.output
+    split = pd.read_csv(tmp_path / "run" / "split.csv", dtype={"label": str})
+    val = set(split.loc[split["split"] == "val", "label"])
+    classes = json.loads((tmp_path / "run" / "metrics.json").read_text())["classes"]
+    missing = [c for c in classes if c not in val]
+    assert missing, "a class with one galaxy cannot be in both sets"
+    said = [str(w.message) for w in caught if "validation set" in str(w.message)]
+    assert len(said) == 1 and f"has no galaxy of class {', '.join(missing)} (an F1 of 0 each" in said[0], said

@@ -239,6 +239,24 @@ def _without_empty_classes(table: pd.DataFrame, classes: Sequence[str], source: 
     return kept
 
 
+def _warn_of_empty_split_classes(counts: dict[str, dict[str, int]], source) -> None:
+    """Warn where the split leaves a class without a training or validation galaxy (a small catalogue).
+
+    Such a class cannot be learnt, or its F1 is 0 by definition and drags the macro F1 down.
+    """
+    for part, what in (("train", "not learnt"), ("val", "an F1 of 0 each in the macro F1")):
+        empty = [c for c, n in counts[part].items() if n == 0]
+        if empty:
+            n = sum(counts[part].values())
+            warnings.warn(
+                f"{source}: the {'training' if part == 'train' else 'validation'} set "
+                f"({n} galax{'y' if n == 1 else 'ies'}) has no galaxy of class {', '.join(empty)} ({what}); "
+                "give more galaxies",
+                SpiralArmsWarning,
+                stacklevel=3,
+            )
+
+
 def _classes_of(table: pd.DataFrame, merge: str | None) -> tuple[str, ...]:
     """Classes present in ``table['label']``: the T11 order first, others sorted."""
     present = set(table["label"].astype(str))
@@ -538,6 +556,8 @@ def train(
             table, classes, d, batch_size=t.batch_size, pin_memory=device.type == "cuda", augment=config.augment
         )
         counts = images.class_counts()
+        if trainer.is_global_zero:
+            _warn_of_empty_split_classes(counts, d.catalog)
         if resuming:
             sources = _source_states([images.train_eval_dataset, images.val_dataset])
             _check_resumable_data(images.split_table(), sources, run_dir / "split.csv")
