@@ -143,6 +143,8 @@ def test_demo_into_a_file_and_evaluate_on_a_checkpoint_say_what_is_wrong(tmp_pat
     assert taken.read_text() == "mine\n"
     result = CliRunner().invoke(app, ["evaluate", str(taken)])
     assert result.exit_code == 1 and "is a file; give the run folder" in result.output
+    result = CliRunner().invoke(app, ["reproduce", "--quick", "--out", str(taken)])  # the group's own handler
+    assert result.exit_code == 1 and result.output.strip() == f"error: {taken}: exists and is not a folder"
 
 
 def test_a_class_missing_from_the_validation_set_is_warned_about(tiny_galaxies, tmp_path):

@@ -58,6 +58,8 @@ class SpiralArmsGroup(TyperGroup):
             _fail(f"{exc.filename or exc}: no such file or directory")
         except PermissionError as exc:
             _fail(f"{exc.filename or exc}: permission denied")
+        except FileExistsError as exc:  # mkdir of an output folder where a file stands
+            _fail(f"{exc.filename or exc}: exists and is not a folder")
         except OSError as exc:  # the filesystem said no: full disk, not a folder, read-only, ...
             where = exc.filename or "output"
             if exc.errno == 28:
