@@ -148,12 +148,19 @@ def test_csv_parquet_and_dataset_outputs_hold_the_same_rows(loaded, folder_with_
         assert other["error"].fillna("").tolist() == a["error"].tolist()
 
 
-def test_rerun_is_up_to_date_and_a_different_model_or_setting_is_refused(tiny_run, loaded, folder_with_bad_files, tmp_path):
-    out = tmp_path / "p.parquet"
+@pytest.mark.parametrize("name", ["p.parquet", "p.csv", "p.csv.gz", "dataset"])
+def test_rerun_is_up_to_date_and_a_different_model_or_setting_is_refused(tiny_run, loaded, folder_with_bad_files,
+                                                                         tmp_path, name):
+    """For every output form: a Parquet file's metadata, a CSV's sidecar, a folder's _manifest.json."""
+    out = tmp_path / name
+
+    def stamp():
+        return (out / "_manifest.json" if out.is_dir() else out).stat().st_mtime_ns
+
     predict(loaded, folder_with_bad_files, out, progress=False)
-    written = out.stat().st_mtime_ns
+    written = stamp()
     again = predict(loaded, folder_with_bad_files, out, progress=False)
-    assert again.up_to_date and out.stat().st_mtime_ns == written
+    assert again.up_to_date and stamp() == written and again.n_inputs == 13
 
     other = ArmClassifierModule(loaded.card)  # same card, other (random) weights
     other_ckpt = tmp_path / "other.ckpt"
@@ -165,14 +172,14 @@ def test_rerun_is_up_to_date_and_a_different_model_or_setting_is_refused(tiny_ru
     (folder_with_bad_files / "extra.jpg").write_bytes((folder_with_bad_files / "truncated.jpg").read_bytes())
     with pytest.raises(SpiralArmsError, match="differs in inputs"):
         predict(loaded, folder_with_bad_files, out, progress=False)
-    assert out.stat().st_mtime_ns == written, "a refused run leaves the output alone"
+    assert stamp() == written, "a refused run leaves the output alone"
     replaced = predict(other_ckpt, folder_with_bad_files, out, overwrite=True, progress=False)
     assert replaced.n_inputs == 14 and not replaced.up_to_date
-    # A CSV keeps no record of its run: replacing it needs --overwrite.
-    csv = tmp_path / "p.csv"
-    csv.write_text("id\n1\n")
-    with pytest.raises(SpiralArmsError, match="no record"):
-        predict(loaded, folder_with_bad_files, csv, progress=False)
+    if name.startswith("p.csv"):  # a CSV edited since (or one spiralarms did not write) holds no record
+        with open(out, "ab") as fh:
+            fh.write(b"\n")
+        with pytest.raises(SpiralArmsError, match="no record"):
+            predict(other_ckpt, folder_with_bad_files, out, progress=False)
 
 
 def test_interrupted_run_resumes_to_the_same_table(loaded, folder_with_bad_files, tmp_path, monkeypatch):

@@ -276,6 +276,11 @@ class PredictionDataModule(L.LightningDataModule):
             if self.created_work_dir:
                 layout.work_dir.rmdir()
             return
+        if earlier is not None and earlier.complete and not layout.single and all(
+            layout.part_path(k).is_file() for k in range(earlier.n_shards)
+        ):
+            listing.path.unlink(missing_ok=True)  # a finished dataset folder, every part in place
+            return
         os.replace(listing.path, layout.listing_path)
         listing = replace(listing, path=layout.listing_path)
         done = layout.valid_parts(listing.path, listing.n_shards, listing.shard_rows, listing.n_rows)

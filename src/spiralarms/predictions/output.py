@@ -42,6 +42,14 @@ MANIFEST_FORMAT = "spiralarms-predictions"
 MANIFEST_VERSION = 1
 _METADATA_KEY = b"spiralarms"
 
+#: Endings of files that predict does not write: an output so named would otherwise
+#: become a dataset folder called, say, ``predictions.json``.
+FILE_SUFFIXES_NOT_WRITTEN = frozenset(
+    {".txt", ".json", ".tsv", ".xlsx", ".xls", ".ods", ".fits", ".fit", ".fts", ".ecsv", ".vot", ".xml", ".h5",
+     ".hdf5", ".feather", ".arrow", ".npy", ".npz", ".pkl", ".pickle", ".dat", ".md", ".html", ".jpg", ".png",
+     ".fits.gz", ".gz", ".zip", ".bz2", ".xz"}
+)
+
 
 def part_schema(classes) -> pa.Schema:
     """Columns of every part and of the final table."""
@@ -164,6 +172,11 @@ class OutputLayout:
         return self.work_dir / "_manifest.json"
 
     @property
+    def sidecar_path(self) -> Path:
+        """Where a CSV table keeps its manifest, beside it (CSV has no metadata of its own)."""
+        return self.out.with_name(self.out.name + ".manifest.json")
+
+    @property
     def listing_path(self) -> Path:
         return self.work_dir / "_inputs.parquet"
 
@@ -193,6 +206,13 @@ class OutputLayout:
                 f"{self.out}: is a folder; give a new file name (.parquet, .csv) or, for a Parquet dataset "
                 "folder, a name without a table suffix"
             )
+        name = self.out.name.lower()
+        suffix = next((x for x in sorted(FILE_SUFFIXES_NOT_WRITTEN, key=len, reverse=True) if name.endswith(x)), None)
+        if not self.single and suffix is not None and not self.out.is_dir():
+            raise SpiralArmsError(
+                f"{self.out}: predict writes {', '.join(WRITE_SUFFIXES)} tables, or a Parquet dataset folder "
+                f"(a name without a table suffix); not {suffix}"
+            )
         if not self.single and self.out.exists() and not self.out.is_dir():
             raise SpiralArmsError(
                 f"{self.out}: exists and is a file; give a file name ending in {', '.join(WRITE_SUFFIXES)}, "
@@ -214,6 +234,15 @@ class OutputLayout:
                 return None
             if _METADATA_KEY in metadata:
                 return Manifest.from_dict(json.loads(metadata[_METADATA_KEY]), str(self.out))
+        if self.single and self.fmt == "csv" and self.out.is_file() and self.sidecar_path.is_file():
+            try:
+                values = json.loads(self.sidecar_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+            # The record holds for the table it was written with, not for one edited or replaced since.
+            if not isinstance(values, dict) or values.get("table_bytes") != self.out.stat().st_size:
+                return None
+            return Manifest.from_dict(values, str(self.sidecar_path))
         return None
 
     def existing_output(self) -> bool:
@@ -233,6 +262,7 @@ class OutputLayout:
         if self.single:
             if self.out.is_file():
                 self.out.unlink()
+            self.sidecar_path.unlink(missing_ok=True)
             shutil.rmtree(self.work_dir, ignore_errors=True)
             return
         if not self.out.is_dir():
@@ -276,8 +306,9 @@ class OutputLayout:
         """Count what the parts hold, and write the final form of the output.
 
         For a table file, the parts are joined in order by streaming into a
-        temporary file that is renamed over ``out``; the parts folder is then
-        removed. For a dataset folder, the listing is removed and the manifest
+        temporary file that is renamed over ``out`` (a CSV table's manifest goes
+        beside it, ``<out>.manifest.json``); the parts folder is then removed. For
+        a dataset folder, the listing is removed and the manifest
         marked complete.
         """
         counts = {c.removeprefix("p_"): 0 for c in manifest.columns if c.startswith("p_")}
@@ -317,6 +348,9 @@ class OutputLayout:
                         for k in range(manifest.n_shards):
                             frame = pq.read_table(self.part_path(k)).to_pandas()
                             frame.to_csv(fh, index=False, header=(k == 0))
+                    # Before the table's rename: a kill in between leaves a record that
+                    # matches no table (its size differs), never a table without one.
+                    write_json(self.sidecar_path, {**manifest.to_dict(), "table_bytes": os.path.getsize(tmp)})
         except OSError as exc:
             raise disk_error(self.out, exc) from None
 
