@@ -71,17 +71,21 @@ def evaluate_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     predictions_file = written.predictions
     inputs = pd.DataFrame({"id": rows["id"] if "id" in rows else rows.index.astype(str), "file": rows["file"]})
+    # Predicted into a scratch Parquet file: predictions.csv is written below, with the true labels.
+    scratch = out_dir / ".predictions.parquet"
     predict(
         loaded,
         inputs,
-        predictions_file,
+        scratch,
         batch_size=batch_size,
         num_workers=num_workers,
         overwrite=True,
         progress=progress,
         **(prediction or {}),
     )
-    predicted = pd.read_csv(predictions_file, dtype={"label": str, "id": str, "error": str}, keep_default_na=False)
+    predicted = pd.read_parquet(scratch)
+    scratch.unlink()
+    predicted["label"] = predicted["label"].fillna("")
     unreadable = predicted["error"] != ""
     if unreadable.any():
         first = predicted[unreadable].iloc[0]
