@@ -43,3 +43,23 @@ def test_save_array_writes_npy_and_npz_that_load_back_as_arrays(tmp_path):
     with np.load(many, allow_pickle=False) as data:
         assert sorted(data) == ["fraction", "ids"] and data["ids"].tolist() == ["a", "b"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map.npy", "maps.npz"]
+
+
+def test_a_read_only_folder_is_named_by_the_final_file_not_the_temporary_one(tmp_path, monkeypatch):
+    """On a read-only filesystem every write fails with EROFS, the clean-up unlink of the
+    temporary file as well: the error must still be the one-line one about the output."""
+    import errno
+    import os
+    from pathlib import Path
+
+    from spiralarms.errors import SpiralArmsError
+    from spiralarms.io.atomic import write_text
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(args[0]))
+
+    monkeypatch.setattr(Path, "write_text", read_only)
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(SpiralArmsError) as caught:
+        write_text(tmp_path / "out.txt", "x")
+    assert str(caught.value) == f"{tmp_path / 'out.txt'}: cannot write: Read-only file system"

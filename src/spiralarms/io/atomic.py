@@ -71,11 +71,19 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise disk_error(path, exc) from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
+
+
+def _discard(tmp: Path) -> None:
+    """Remove a temporary file if it is there; on a read-only filesystem even a missing one's unlink fails."""
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 @contextlib.contextmanager
