@@ -287,7 +287,7 @@ def test_fetch_dr7_pair_from_a_local_server(server, tmp_path):
     served, url = server
     info_path, mass_path = write_dr7_pair(served)
     urls = {"info": f"{url}/{info_path.name}", "mass": f"{url}/{mass_path.name}"}
-    got = fetch_mpajhu_dr7(tmp_path / "cache", urls=urls)
+    got = fetch_mpajhu_dr7(tmp_path / "cache", urls=urls, progress=True)
     assert [p.name for p in got] == [info_path.name, mass_path.name]
     assert load_mpajhu(got).filters.n_kept == 6
 

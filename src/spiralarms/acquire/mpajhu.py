@@ -35,7 +35,7 @@ MPAJHU_DR7_URLS: dict[str, str] = {
 SKYSERVER_DATA_RELEASE = 10
 
 
-def download(url: str, dest, *, timeout: float = 60.0) -> Path:
+def download(url: str, dest, *, timeout: float = 60.0, progress: bool = False) -> Path:
     """Download a file once, resumably (``<dest>.part``, HTTP ``Range``, atomic rename).
 
     A thin wrapper on :func:`spiralarms.acquire.download.download` that skips a file
@@ -48,11 +48,13 @@ def download(url: str, dest, *, timeout: float = 60.0) -> Path:
     """
     dest = Path(dest)
     if not dest.exists():
-        resumable_download(url, dest, timeout=timeout, progress=False)
+        resumable_download(url, dest, timeout=timeout, progress=progress)
     return dest
 
 
-def fetch_mpajhu_dr7(folder, *, urls: dict[str, str] | None = None, timeout: float = 60.0) -> tuple[Path, Path]:
+def fetch_mpajhu_dr7(
+    folder, *, urls: dict[str, str] | None = None, timeout: float = 60.0, progress: bool = False
+) -> tuple[Path, Path]:
     """Download the public DR7 MPA-JHU pair (``gal_info`` and ``totlgm``), resumably.
 
     Parameters
@@ -64,6 +66,8 @@ def fetch_mpajhu_dr7(folder, *, urls: dict[str, str] | None = None, timeout: flo
         ``{"info": url, "mass": url}``; default :data:`MPAJHU_DR7_URLS`.
     timeout : float, default 60
         Seconds to wait for the server.
+    progress : bool, default False
+        Show a download bar per file (on a terminal).
 
     Returns
     -------
@@ -78,7 +82,7 @@ def fetch_mpajhu_dr7(folder, *, urls: dict[str, str] | None = None, timeout: flo
             raise SpiralArmsError(f"fetch_mpajhu_dr7: no URL for the {role!r} file")
         name = urls[role].rstrip("/").rsplit("/", 1)[-1]
         try:
-            paths.append(download(urls[role], folder / name, timeout=timeout))
+            paths.append(download(urls[role], folder / name, timeout=timeout, progress=progress))
         except UnreachableError as exc:
             names = " and ".join(u.rstrip("/").rsplit("/", 1)[-1] for u in urls.values())
             raise SpiralArmsError(

@@ -114,7 +114,7 @@ def fetch_mpajhu(
     from spiralarms.acquire.mpajhu import fetch_mpajhu_dr7, fetch_mpajhu_skyserver
 
     if source == "dr7":
-        files = [str(p) for p in fetch_mpajhu_dr7(out)]
+        files = [str(p) for p in fetch_mpajhu_dr7(out, progress=not json_out)]
     else:
         progress = None if json_out else (lambda i, n: typer.echo(f"chunk {i}: {n} rows", err=True))
         path = fetch_mpajhu_skyserver(out, chunk_rows=chunk_rows, data_release=data_release, progress=progress)
