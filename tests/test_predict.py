@@ -493,6 +493,9 @@ def test_export_folder_and_hub_cache_give_the_same_model(tiny_run, loaded, folde
     assert hub.fingerprint == loaded.fingerprint
     with pytest.raises(SpiralArmsError, match="not in the Hugging Face cache"):
         load_model("hf-hub:someone/absent")
+    for bad in ("hf-hub:arms", "hf-hub:someone/", "hf-hub:a/b/c"):
+        with pytest.raises(SpiralArmsError, match="expected hf-hub:owner/name"):
+            load_model(bad)
     a = pd.read_parquet(predict(hub, folder_with_bad_files, tmp_path / "a.parquet", progress=False).out)
     b = pd.read_parquet(predict(tiny_run, folder_with_bad_files, tmp_path / "b.parquet", progress=False).out)
     pd.testing.assert_frame_equal(a, b)

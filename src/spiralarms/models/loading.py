@@ -187,6 +187,9 @@ def _hub_folder(name: str) -> Path:
     from huggingface_hub import constants as hf_constants
 
     repo, _, revision = name.partition("@")
+    owner, slash, model = repo.partition("/")
+    if not (owner and slash and model) or "/" in model:
+        raise SpiralArmsError(f"{HUB_PREFIX}{name}: expected {HUB_PREFIX}owner/name (or owner/name@revision)")
     patterns = [CONFIG_FILE, MODEL_FILE, README_FILE]
     try:
         return Path(
