@@ -86,9 +86,9 @@ class RunIdentity:
             before = (other.input.get("source"), other.input.get("n_rows"))
             now = (self.input.get("source"), self.input.get("n_rows"))
             if before == now:  # same file and length: its ids, paths or order changed
-                out.append(f"inputs ({now[0]}, {now[1]} rows: other ids, files or order)")
+                out.append(f"inputs ({now[0]}, {_rows(now[1])}: other ids, files or order)")
             else:
-                out.append(f"inputs ({before[0]}, {before[1]} rows -> {now[0]}, {now[1]} rows)")
+                out.append(f"inputs ({before[0]}, {_rows(before[1])} -> {now[0]}, {_rows(now[1])})")
         if self.model.get("fingerprint") != other.model.get("fingerprint"):
             out.append(f"model ({other.model.get('source')} -> {self.model.get('source')})")
         for key in sorted(set(self.settings) | set(other.settings)):
@@ -140,6 +140,10 @@ class Manifest:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SpiralArmsError(f"{source}: damaged prediction manifest ({exc})") from None
+
+
+def _rows(n) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
 
 
 class OutputLayout:
