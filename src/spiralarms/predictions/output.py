@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spiralarms import __version__
-from spiralarms.catalog.readers import WRITE_SUFFIXES, table_format
+from spiralarms.catalog.readers import TABLE_SUFFIXES, WRITE_SUFFIXES, table_format
 from spiralarms.errors import SpiralArmsError
 from spiralarms.io.atomic import atomic_path, disk_error, write_json
 
@@ -44,11 +44,10 @@ _METADATA_KEY = b"spiralarms"
 
 #: Endings of files that predict does not write: an output so named would otherwise
 #: become a dataset folder called, say, ``predictions.json``.
-FILE_SUFFIXES_NOT_WRITTEN = frozenset(
-    {".txt", ".json", ".tsv", ".xlsx", ".xls", ".ods", ".fits", ".fit", ".fts", ".ecsv", ".vot", ".xml", ".h5",
-     ".hdf5", ".feather", ".arrow", ".npy", ".npz", ".pkl", ".pickle", ".dat", ".md", ".html", ".jpg", ".png",
-     ".fits.gz", ".gz", ".zip", ".bz2", ".xz"}
-)
+FILE_SUFFIXES_NOT_WRITTEN = frozenset(set(TABLE_SUFFIXES) - set(WRITE_SUFFIXES)) | {
+    ".txt", ".json", ".tsv", ".xlsx", ".xls", ".ods", ".ecsv", ".vot", ".xml", ".h5", ".hdf5", ".feather", ".arrow",
+    ".npy", ".npz", ".pkl", ".pickle", ".dat", ".md", ".html", ".jpg", ".png", ".zip", ".bz2", ".xz",
+}
 
 
 def part_schema(classes) -> pa.Schema:

@@ -37,6 +37,7 @@ from spiralarms.catalog import schema as sch
 from spiralarms.catalog.readers import ImagePathResolver, iter_table_chunks, table_columns
 from spiralarms.errors import SpiralArmsError
 from spiralarms.io.atomic import atomic_path
+from spiralarms.io.tables import table_format
 
 __all__ = ["Listing", "build_listing", "LISTING_SCHEMA", "NO_FILE", "INPUT_KINDS"]
 
@@ -111,7 +112,7 @@ def _is_single_cutout(source: Path) -> bool:
     name = source.name.lower()
     if name.endswith(CUTOUT_SUFFIXES):
         return True
-    if not name.endswith((".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz")):
+    if table_format(source) != "fits" and not name.endswith(".fits.fz"):
         return False
     from astropy.io import fits
 
