@@ -147,6 +147,15 @@ def test_demo_into_a_file_and_evaluate_on_a_checkpoint_say_what_is_wrong(tmp_pat
     assert result.exit_code == 1 and result.output.strip() == f"error: {taken}: exists and is not a folder"
 
 
+def test_demo_refuses_a_bad_setting_before_rendering_anything(tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--set", "train.lr=abc"])
+    assert result.exit_code == 1 and result.output.strip() == "error: override 'train.lr=abc': train.lr must be a number, got 'abc'"
+    assert not out.exists()
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--seed", "-1"])
+    assert result.exit_code == 2 and "--seed" in result.output and not out.exists()
+
+
 def test_a_class_missing_from_the_validation_set_is_warned_about(tiny_galaxies, tmp_path):
     catalog = pd.read_csv(tiny_galaxies / "catalog.csv", dtype={"dr7objid": str})
     catalog["file"] = [str(tiny_galaxies / f) for f in catalog["file"]]

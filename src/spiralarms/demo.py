@@ -104,9 +104,12 @@ def run_demo(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SpiralArmsError(f"{out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
     data_dir = out / "galaxies"
     catalog_file = data_dir / "catalog.csv"
+    # The configuration (seed, --set overrides) is checked before anything is written or rendered.
+    config = load_config(DEMO_CONFIG, overrides=[f"data.catalog={catalog_file}", f"data.seed={seed}", *overrides])
+    config.train.progress = progress
+    out.mkdir(parents=True, exist_ok=True)
 
     log(f"[1/5] synthesising {6 * n_per_class} galaxies ({n_per_class} per class, preset {preset}) in {data_dir}")
     t0 = time.perf_counter()
@@ -124,8 +127,6 @@ def run_demo(
         + ", ".join(f"m={k}: {v}" for k, v in selection.counts.items()))
 
     log("[3/5] training the frozen EfficientNet-Lite0 head on cached embeddings")
-    config = load_config(DEMO_CONFIG, overrides=[f"data.catalog={catalog_file}", f"data.seed={seed}", *overrides])
-    config.train.progress = progress
     t0 = time.perf_counter()
     # New galaxies (another preset, seed or size of set): a fresh run, never a resumed one.
     result = train(config, out / "run", resume=reused)

@@ -20,7 +20,7 @@ __all__ = ["data_app", "gz2", "kaggle", "prepare", "select", "synth"]
 def synth(
     out: Annotated[Path, typer.Argument(help="Output folder: images/<dr7objid>.jpg and catalog.csv are written here.")],
     n_per_class: Annotated[int, typer.Option("--n-per-class", min=1, help="Galaxies per T11 class (1, 2, 3, 4, 5+, ?).")],
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same bytes.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed: the same seed gives the same bytes.")] = 0,
     size: Annotated[int, typer.Option(min=32, help="Image side in pixels (GZ2 cutouts are 424).")] = 424,
     masks: Annotated[bool, typer.Option("--masks/--no-masks", help="Also write galaxy/arm masks (masks/<id>.npz).")] = False,
     preset: Annotated[

@@ -16,7 +16,7 @@ __all__ = ["demo"]
 def demo(
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("spiralarms-demo"),
     n_per_class: Annotated[int, typer.Option("--n-per-class", min=5, help="Synthetic galaxies per class.")] = 250,
-    seed: Annotated[int, typer.Option(help="Seed of the galaxies, split and training.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the galaxies, split and training.")] = 0,
     preset: Annotated[
         Optional[str], typer.Option(help="Renderer preset of the galaxies: sdss (the default, fitted to SDSS cutouts) or crisp (docs/synthetic.md).")
     ] = None,
