@@ -15,13 +15,11 @@ import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from spiralarms.data.images import IMAGE_SUFFIXES
 from spiralarms.errors import SpiralArmsError
 from spiralarms.io.atomic import atomic_path
 
-__all__ = ["IMAGE_SUFFIXES", "image_members", "extract_images"]
-
-#: File-name endings of the members that are extracted.
-IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")
+__all__ = ["image_members", "extract_images"]
 
 
 def _is_image_member(info: zipfile.ZipInfo, suffixes: tuple[str, ...]) -> bool:

@@ -28,7 +28,8 @@ from pathlib import Path
 import pandas as pd
 
 from spiralarms.acquire import sources
-from spiralarms.acquire.archive import IMAGE_SUFFIXES, extract_images
+from spiralarms.acquire.archive import extract_images
+from spiralarms.data.images import IMAGE_SUFFIXES
 from spiralarms.acquire.gz2 import summary_of
 from spiralarms.acquire.manifest import (
     IMAGES_DIR,

@@ -40,7 +40,12 @@ __all__ = [
     "check_image",
     "scan_images",
     "FITS_SUFFIXES",
+    "IMAGE_SUFFIXES",
 ]
+
+#: File endings of the raster cutouts (JPEG, PNG) that a folder, an archive or a sky
+#: sample is taken to hold, case-insensitively. The reader itself goes by the content.
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 
 #: File endings read as FITS cutouts (astropy), case-insensitively.
 FITS_SUFFIXES: tuple[str, ...] = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz")

@@ -7,7 +7,6 @@ through :func:`spiralarms.predictions.predict`, which streams to disk instead.
 
 from __future__ import annotations
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from spiralarms.catalog import schema as sch
 from spiralarms.catalog.readers import ImagePathResolver, iter_table_chunks, table_columns
+from spiralarms.data.images import IMAGE_SUFFIXES
 from spiralarms.errors import SpiralArmsError
 from spiralarms.io.atomic import atomic_path
 from spiralarms.io.tables import table_format
@@ -46,9 +47,6 @@ NO_FILE = "no image file for this row"
 
 #: What an input can be.
 INPUT_KINDS = ("folder", "catalog", "store", "table", "file")
-
-#: Endings of a file given alone that is a cutout, not a catalogue (FITS is told by its content).
-CUTOUT_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 
 #: Columns of a listing.
 LISTING_SCHEMA = pa.schema(
@@ -110,7 +108,7 @@ def _is_single_cutout(source: Path) -> bool:
     A FITS file that cannot be opened counts as a catalogue, whose reader then says why.
     """
     name = source.name.lower()
-    if name.endswith(CUTOUT_SUFFIXES):
+    if name.endswith(IMAGE_SUFFIXES):  # FITS is told by its content below
         return True
     if table_format(source) != "fits" and not name.endswith(".fits.fz"):
         return False

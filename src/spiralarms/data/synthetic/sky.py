@@ -16,10 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spiralarms.data.images import IMAGE_SUFFIXES
 from spiralarms.errors import SpiralArmsError
-
-#: File endings taken as sky cutouts in a folder, case-insensitively.
-SKY_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 
 #: Side of each corner, as a fraction of the cutout's: 112 of GZ2's 424 pixels, out of
 #: reach of the central galaxy's light (its r90 is 58 px at the median, 86 at the 90th
@@ -132,7 +130,7 @@ def list_sky_cutouts(folder: str | os.PathLike, size: int) -> list[str]:
         raise SpiralArmsError(f"{folder}: {what} (--sky-from takes a folder of survey cutouts)")
     # Hidden files skipped, as a folder given to predict: macOS's "._x.jpg" are not images.
     files = sorted(str(f) for f in folder.iterdir()
-                   if f.is_file() and not f.name.startswith(".") and f.name.lower().endswith(SKY_SUFFIXES))
+                   if f.is_file() and not f.name.startswith(".") and f.name.lower().endswith(IMAGE_SUFFIXES))
     if not files:
         raise SpiralArmsError(f"{folder}: no JPEG or PNG cutouts in this folder (sub-folders are not searched)")
     for file in files:
