@@ -397,7 +397,7 @@ def test_id_column_names_the_ids_and_a_catalogue_without_ids_is_warned_about(loa
     table = pd.DataFrame({"galaxy_id": [f"g{k}" for k in range(5)], "file": catalog["file"]})
     table.to_csv(tmp_path / "index.csv", index=False)
     shutil.copytree(tiny_galaxies / "images", tmp_path / "images")
-    with pytest.warns(UserWarning, match="no id column .* numbered from 0 .* --id-column"):
+    with pytest.warns(UserWarning, match="no id column .* numbered from 0 in 'id'; if 'galaxy_id' holds the ids, name it with --id-column galaxy_id"):
         numbered = pd.read_parquet(predict(loaded, tmp_path / "index.csv", tmp_path / "a.parquet", progress=False).out)
     assert numbered["id"].tolist() == ["0", "1", "2", "3", "4"] and (numbered["error"] == "").all()
     named = pd.read_parquet(

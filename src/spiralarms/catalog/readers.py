@@ -425,6 +425,15 @@ def _read_mapping(mapping) -> pd.DataFrame:
     return frame
 
 
+def id_column_hint(columns) -> str:
+    """``"; if 'galaxy_id' holds the ids, name it with --id-column galaxy_id"``, or ``""``.
+
+    The first column whose name ends in ``id`` (case-insensitively) is the likely one.
+    """
+    likely = next((c for c in columns if str(c).lower().endswith("id")), None)
+    return f"; if {likely!r} holds the ids, name it with --id-column {likely}" if likely else ""
+
+
 def _join_path(folder: Path, name) -> str | None:
     if name is None or (isinstance(name, float) and np.isnan(name)) or str(name).strip() == "":
         return None
@@ -489,11 +498,9 @@ class ImagePathResolver:
                 self._by_pair = lookup.drop_duplicates(["objid", "sample"]).set_index(["objid", "sample"])["asset_id"]
         elif self.file_column is None and self.id_column is None:
             named = ", ".join(ids)
-            likely = next((c for c in columns if str(c).lower().endswith("id")), None)
-            hint = f"; if {likely!r} holds the ids, name it with --id-column {likely}" if likely else ""
             raise SpiralArmsError(
                 f"{catalog_path}: no image path column ({', '.join(FILE_COLUMNS)}) and no id column "
-                f"({named}) to name the image files{hint}"
+                f"({named}) to name the image files{id_column_hint(columns)}"
             )
 
     def __call__(self, table: pd.DataFrame) -> list[str | None]:

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spiralarms.catalog import schema as sch
-from spiralarms.catalog.readers import ImagePathResolver, iter_table_chunks, table_columns
+from spiralarms.catalog.readers import ImagePathResolver, id_column_hint, iter_table_chunks, table_columns
 from spiralarms.data.images import IMAGE_SUFFIXES
 from spiralarms.errors import SpiralArmsError
 from spiralarms.io.atomic import atomic_path
@@ -192,8 +192,8 @@ def _catalog_rows(
     resolver = ImagePathResolver(path, columns, mapping=mapping, image_dir=image_dir, id_columns=ids)
     if resolver.id_column is None:
         warnings.warn(
-            f"{path}: no id column ({', '.join(PREDICTION_ID_COLUMNS)}): the rows are numbered from 0 in 'id'; "
-            "name one with --id-column",
+            f"{path}: no id column ({', '.join(PREDICTION_ID_COLUMNS)}): the rows are numbered from 0 in 'id'"
+            + (id_column_hint(columns) or "; name one with --id-column"),
             stacklevel=2,
         )
     wanted = [c for c in (resolver.id_column, resolver.file_column, "sample") if c is not None and c in columns]
