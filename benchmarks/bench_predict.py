@@ -66,7 +66,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "sdss-gz-cutouts"
+#: The shared real cutouts; SPIRALARMS_REAL_CUTOUTS points elsewhere (a copy carried to a GPU machine).
+REAL = Path(os.environ.get("SPIRALARMS_REAL_CUTOUTS") or Path(__file__).resolve().parents[2] / "shared" / "data" / "sdss-gz-cutouts")
 CLASSES = ["1", "2", "3", "4", "5+", "?"]
 BATCH = 16
 CROP = 224
@@ -196,7 +197,7 @@ def decoded(files: list[str], crop: int = CROP) -> torch.Tensor:
 
 
 def bare_forward(module, images: torch.Tensor, *, channels_last: bool, precision: str, device: str,
-                 repeat: int = 1) -> float:
+                 repeat: int = 1, batch: int = BATCH) -> float:
     """Images/s of the network alone on decoded uint8 crops (scaled to [0, 1] on the device)."""
     net = module.model.to(device).eval()
     if channels_last:
@@ -205,15 +206,15 @@ def bare_forward(module, images: torch.Tensor, *, channels_last: bool, precision
 
     def run(stop: int = len(images)):
         with torch.inference_mode(), torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
-            for i in range(0, stop, BATCH):
-                x = images[i : i + BATCH].to(device).float() * (1 / 255)
+            for i in range(0, stop, batch):
+                x = images[i : i + batch].to(device, non_blocking=True).float() * (1 / 255)
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 net(x)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    run(min(len(images), 2 * BATCH))  # warm up
+    run(min(len(images), 2 * batch))  # warm up
     result = rate(len(images), run, repeat)
     net.to(memory_format=torch.contiguous_format)
     return result
@@ -251,11 +252,11 @@ def real_weight_checks(images: torch.Tensor, device: str) -> dict[str, float]:
             "bf16_diff": float((p32 - p16).abs().max()), "bf16_agree": agree(p16)}
 
 
-def engine(checkpoint: Path, inputs, out: Path, **settings) -> float:
+def engine(checkpoint: Path, inputs, out: Path, batch_size: int = BATCH, **settings) -> float:
     from spiralarms.predictions import predict
 
     start = time.perf_counter()
-    summary = predict(checkpoint, inputs, out, batch_size=BATCH, progress=False, overwrite=True, **settings)
+    summary = predict(checkpoint, inputs, out, batch_size=batch_size, progress=False, overwrite=True, **settings)
     seconds = time.perf_counter() - start
     return summary.n_inputs / seconds
 
