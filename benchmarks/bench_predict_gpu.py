@@ -20,6 +20,7 @@ Run it on the machine itself (it falls back to the CPU, where its numbers only c
 that it runs)::
 
     python benchmarks/bench_predict_gpu.py [--rows 24000] [--batch 256]
+    python benchmarks/bench_predict_gpu.py --quick   # a smoke run (CI): tiny random model, 64 px, 64 rows
 
 ``benchmarks/device/`` holds the two steps that carry it to a lent GPU machine
 (the wheels the package needs beyond that machine's own, and the real cutouts), and
@@ -49,7 +50,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=24000, help="rows of the end-to-end runs (the cutouts repeated)")
     parser.add_argument("--batch", type=int, default=TIMM_BATCH, help="batch of the end-to-end runs")
     parser.add_argument("--images", type=int, default=1200, help="decoded cutouts for the bare forward")
+    parser.add_argument("--quick", action="store_true", help="small sizes and timm's tiny random model, for a smoke run")
     args = parser.parse_args()
+    backbone, crop, batches = bp.BACKBONE, bp.CROP, (TIMM_BATCH, 64)
+    if args.quick:
+        args.rows, args.batch, args.images = 64, 16, 32
+        backbone, crop, batches = "test_efficientnet", 64, (16,)
     if not (bp.REAL / "index.csv").is_file():
         raise SystemExit(f"the real cutouts are not at {bp.REAL}; set SPIRALARMS_REAL_CUTOUTS")
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -59,7 +65,7 @@ def main() -> None:
     files = bp.real_files(args.images)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        checkpoint = bp.make_checkpoint(folder)
+        checkpoint = bp.make_checkpoint(folder, backbone, crop)
         folded = bp.prediction_module(checkpoint, fold=True)
 
         print(f"\n1. JPEG decoders, {min(len(files), 600)} real 424 px cutouts (images/s; CPU ones on one thread)")
@@ -67,13 +73,13 @@ def main() -> None:
         for name, value in decoders.items():
             print(f"  {name:24s} {value:8.0f}   x{value / decoders['pillow']:.2f} vs Pillow", flush=True)
 
-        images = bp.decoded(files)
+        images = bp.decoded(files, crop)
         if device == "cuda":
             images = images.pin_memory()
-        print(f"\n2. bare forward, {bp.BACKBONE} + head, RGB {bp.CROP} px, channels_last, batch norms folded, "
+        print(f"\n2. bare forward, {backbone} + head, RGB {crop} px, channels_last, batch norms folded, "
               f"{device}, {len(images)} cutouts (images/s)")
         bare = {}
-        for batch in (TIMM_BATCH, 64):
+        for batch in batches:
             for precision in ("32", "bf16"):
                 bare[batch, precision] = bp.bare_forward(folded, images, channels_last=True, precision=precision,
                                                          device=device, repeat=3, batch=batch)
@@ -81,7 +87,7 @@ def main() -> None:
                   f"x{bare[batch, 'bf16'] / bare[batch, '32']:.2f}", flush=True)
 
         checks = bp.real_weight_checks(images[:64], device)
-        print(f"\n3. bf16 against fp32, ImageNet Lite0 on 64 cutouts: max |p_bf16 - p_fp32| = {checks['bf16_diff']:.4f}, "
+        print(f"\n3. bf16 against fp32, ImageNet Lite0 on {len(images[:64])} cutouts: max |p_bf16 - p_fp32| = {checks['bf16_diff']:.4f}, "
               f"top-1 agrees {100 * checks['bf16_agree']:.1f} %")
 
         catalog = folder / "rows.parquet"

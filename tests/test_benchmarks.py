@@ -32,6 +32,7 @@ KEY_LINE = {
     "bench_embedding_cache": r"^speed-up\s+[\d.]+ x per epoch",
     "bench_faults": r"^\| \*\*all\*\* \| \d+ \| \d+ \|",
     "bench_predict": r"^\s+missing\s+growth 100 -> 1,000 rows: [+-][\d.]+ %",
+    "bench_predict_gpu": r"^\s+bare forward \(batch 16\)\s+[\d.]+$",
     "bench_recipes": r"^beats the paper's recipe on m=4 F1 and macro F1: ",
     "bench_store": r"^\s+dataset item \(float tensor\)\s+[\d.]+\s+[\d.]+\s+[\d.]+x$",
     "bench_synth": r"^sdss / crisp, render \+ JPEG: [\d.]+$",
@@ -39,7 +40,7 @@ KEY_LINE = {
 }
 
 #: Benchmarks that read the shared real cutouts.
-REAL_DATA = {"bench_predict", "bench_store", "bench_realism"}
+REAL_DATA = {"bench_predict", "bench_predict_gpu", "bench_store", "bench_realism"}
 
 
 @pytest.mark.slow
