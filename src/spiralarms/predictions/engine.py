@@ -221,11 +221,20 @@ class PredictionDataModule(L.LightningDataModule):
         self.done_rows = 0
         self.up_to_date = False
         self.created_work_dir = False
+        self.lock = None
+
+    def release(self) -> None:
+        """Let other runs write this output (rank 0, once the run has ended)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     # -- rank 0 -------------------------------------------------------------------
     def prepare_data(self) -> None:
         """List the input and reconcile it with what the output already holds."""
         layout = self.layout
+        # Before anything is read or removed: a second run into this output stops here.
+        self.lock = layout.acquire()
         try:
             layout.error_path.unlink(missing_ok=True)
             self._prepare()
@@ -473,10 +482,14 @@ def _run(layout, datamodule, module, settings, precision, card, started) -> Pred
     except BaseException:
         if trainer.is_global_zero:
             _remove_if_empty(layout, datamodule)
+        datamodule.release()
         raise
     if not trainer.is_global_zero:
         return PredictionSummary(out=layout.out, is_global_zero=False)
-    return _finalize(layout, time.perf_counter() - started)
+    try:
+        return _finalize(layout, time.perf_counter() - started)
+    finally:
+        datamodule.release()
 
 
 def _remove_if_empty(layout: OutputLayout, datamodule: PredictionDataModule) -> None:
