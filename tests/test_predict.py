@@ -192,7 +192,7 @@ def test_a_run_into_an_output_another_run_writes_stops_before_touching_it(loaded
     # Another process holds the output (as a run does from its start to its end), then is killed.
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from spiralarms.predictions.output import OutputLayout; "
-         "lock = OutputLayout(sys.argv[1]).acquire(); assert lock is not None; print('held', flush=True); time.sleep(60)", str(out)],
+         "lock = OutputLayout(sys.argv[1]).acquire(); assert lock.held; print('held', flush=True); time.sleep(60)", str(out)],
         stdout=subprocess.PIPE, text=True,
     )
     try:

@@ -227,7 +227,6 @@ class PredictionDataModule(L.LightningDataModule):
         """Let other runs write this output (rank 0, once the run has ended)."""
         if self.lock is not None:
             self.lock.release()
-            self.lock = None
 
     # -- rank 0 -------------------------------------------------------------------
     def prepare_data(self) -> None:

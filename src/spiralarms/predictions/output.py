@@ -35,6 +35,7 @@ from spiralarms import __version__
 from spiralarms.catalog.readers import TABLE_SUFFIXES, WRITE_SUFFIXES, table_format
 from spiralarms.errors import SpiralArmsError
 from spiralarms.io.atomic import atomic_path, disk_error, write_json
+from spiralarms.io.locks import hold_output
 
 __all__ = ["OutputLayout", "RunIdentity", "part_schema", "MANIFEST_FORMAT"]
 
@@ -183,44 +184,9 @@ class OutputLayout:
     def listing_path(self) -> Path:
         return self.work_dir / "_inputs.parquet"
 
-    @property
-    def lock_path(self) -> Path:
-        """The lock of runs into this output, beside it (it outlives the run, as lock files must)."""
-        return self.out.with_name(f".{self.out.name}.lock")
-
     def acquire(self):
-        """Hold this output for one run, or refuse while another run writes it.
-
-        The lock is the operating system's (``flock``, through :mod:`filelock`), so a
-        run that is killed releases it with its process. On a filesystem that has no
-        such locks (some network mounts) the run goes on unguarded.
-
-        Returns
-        -------
-        filelock.FileLock or None
-            The held lock (release it with ``.release()``), or None where unsupported.
-
-        Raises
-        ------
-        SpiralArmsError
-            If another run holds the output.
-        """
-        from filelock import FileLock, Timeout
-
-        try:
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            try:  # filelock 4: no fallback to a lock file that a killed run would leave held
-                lock = FileLock(self.lock_path, timeout=0, fallback_to_soft=False)
-            except TypeError:  # filelock 3 has no such fallback
-                lock = FileLock(self.lock_path, timeout=0)
-            lock.acquire()
-        except Timeout:
-            raise SpiralArmsError(
-                f"{self.out}: another prediction run is writing it now; wait for it to end, or give another output"
-            ) from None
-        except (OSError, NotImplementedError):
-            return None
-        return lock
+        """Hold this output for one run (:func:`spiralarms.io.locks.hold_output`)."""
+        return hold_output(self.out, "prediction run")
 
     @property
     def error_path(self) -> Path:

@@ -68,6 +68,7 @@ from spiralarms.training.datamodule import ID_COLUMNS, EpochSync, FeatureDataMod
 from spiralarms.training.embedding_cache import EmbeddingCache
 from spiralarms.training.history import HistoryCallback, read_history
 from spiralarms.io.atomic import write_json as _write_json
+from spiralarms.io.locks import OutputLock, hold_output
 from spiralarms.io.tables import write_table
 from spiralarms.io.run_folder import RunFolder
 
@@ -510,11 +511,22 @@ def train(
     SpiralArmsError
         On a bad configuration, an unreadable catalogue, missing images, or an
         attempt to resume a run folder whose configuration differs (other than in
-        :data:`RESUMABLE_KEYS`) or whose galaxies, labels, split or image files do.
+        :data:`RESUMABLE_KEYS`) or whose galaxies, labels, split or image files do,
+        or while another training run writes ``run_dir``.
     """
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    run_dir = Path(run_dir)
+    # Under DDP every process runs train(); the first (rank 0) holds the folder, so
+    # that a second run into it stops instead of resuming checkpoints being written.
+    with hold_output(run_dir, "training run") if getattr(rank_zero_only, "rank", 0) == 0 else OutputLock():
+        return _train(config, run_dir, resume, table, classes, callbacks, cache_dir)
+
+
+def _train(config, run_dir: Path, resume, table, classes, callbacks, cache_dir) -> TrainResult:
+    """The work of :func:`train`, while the run folder is held."""
     started = time.perf_counter()
     config = config.with_absolute_paths()
-    run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     last = run_dir / "checkpoints" / "last.ckpt"
     resuming = bool(resume) and last.is_file()

@@ -31,6 +31,7 @@ from spiralarms.data.store.layout import (
 from spiralarms.data.transforms import center_crop
 from spiralarms.errors import ImageReadError, SpiralArmsError
 from spiralarms.io.atomic import write_json
+from spiralarms.io.locks import hold_output
 from spiralarms.io.tables import write_table
 
 __all__ = ["build_store", "prepare_store"]
@@ -330,6 +331,15 @@ def build_store(
         "spiralarms_version": __version__,
         "complete": False,
     }
+    # A second prepare into this store would resume the first's chunks as they are written.
+    with hold_output(out, "prepare run"):
+        return _build(out, table, settings, bounds, crop, grey, workers, progress, started)
+
+
+def _build(out: Path, table: pd.DataFrame, settings: dict, bounds, crop: int, grey: bool, workers: int, progress: bool,
+           started: float) -> dict:
+    """The work of :func:`build_store`, while the store is held."""
+    n = len(table)
     settings_path = out / SETTINGS_FILE
     images_path = out / IMAGES_FILE
     if settings_path.is_file():

@@ -1,0 +1,84 @@
+"""One run at a time into one output: predict, prepare and train stop while another run holds it."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from spiralarms.cli import app
+from spiralarms.errors import SpiralArmsError
+from spiralarms.io.locks import hold_output, lock_path
+
+
+@contextlib.contextmanager
+def held_elsewhere(out):
+    """``out`` held by another process (as a running command holds it) until the block ends, then killed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from spiralarms.io.locks import hold_output; "
+         "lock = hold_output(sys.argv[1]); assert lock.held; print('held', flush=True); time.sleep(120)", str(out)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_held_output_is_refused_until_released(tmp_path):
+    out = tmp_path / "new" / "arms.parquet"
+    assert lock_path(out) == tmp_path / "new" / ".arms.parquet.lock"
+    with hold_output(out, "prediction run") as first:
+        assert first.held and lock_path(out).is_file()
+        with pytest.raises(SpiralArmsError, match=r"arms.parquet: another prediction run is writing it now; wait"):
+            hold_output(out, "prediction run")
+    assert not first.held
+    second = hold_output(out)  # released by the block's end
+    assert second.held
+    second.release()
+    second.release()  # twice is harmless
+    assert not out.exists(), "the lock never creates the output itself"
+
+
+def test_prepare_stops_while_another_prepare_holds_the_store(tiny_galaxies, tmp_path):
+    from spiralarms.data.store import PreparedStore, prepare_store
+
+    store = tmp_path / "store"
+    with held_elsewhere(store):
+        with pytest.raises(SpiralArmsError, match="store: another prepare run is writing it now"):
+            prepare_store(tiny_galaxies / "catalog.csv", store, crop=32, workers=1, progress=False)
+        assert not store.exists()
+    summary = prepare_store(tiny_galaxies / "catalog.csv", store, crop=32, workers=1, progress=False)
+    assert summary["n_ok"] > 0 and len(PreparedStore(store)) == summary["n"]
+
+
+def test_train_stops_while_another_training_run_holds_the_folder(tiny_galaxies, tmp_path):
+    from spiralarms.config import load_config
+    from spiralarms.training import train
+
+    config = load_config("demo-lite0", overrides=[
+        f"data.catalog={tiny_galaxies / 'catalog.csv'}", "data.crop=32", "model.backbone=test_efficientnet",
+        "model.pretrained=false", "train.max_epochs=1", "train.cache_views=1", "train.progress=false",
+    ])
+    run_dir = tmp_path / "run"
+    with held_elsewhere(run_dir):
+        with pytest.raises(SpiralArmsError, match="run: another training run is writing it now"):
+            train(config, run_dir)
+        assert not run_dir.exists()
+    assert train(config, run_dir).checkpoint.is_file()
+
+
+def test_the_command_line_says_so_in_one_line(tiny_run, tiny_galaxies, tmp_path):
+    out = tmp_path / "arms.csv"
+    with held_elsewhere(out):
+        result = CliRunner().invoke(app, ["predict", str(tiny_run), str(tiny_galaxies / "images"), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"error: {out}: another prediction run is writing it now; wait for it to end, or give another output"
+    )
+    assert not out.exists()
