@@ -82,3 +82,13 @@ def test_the_command_line_says_so_in_one_line(tiny_run, tiny_galaxies, tmp_path)
         f"error: {out}: another prediction run is writing it now; wait for it to end, or give another output"
     )
     assert not out.exists()
+
+
+def test_a_second_demo_into_the_same_folder_stops_before_rendering(tmp_path):
+    out = tmp_path / "demo"
+    with held_elsewhere(out):
+        result = CliRunner().invoke(app, ["demo", "--out", str(out), "--n-per-class", "5"])
+    assert result.exit_code == 1 and result.output.strip() == (
+        f"error: {out}: another demo is writing it now; wait for it to end, or give another output"
+    )
+    assert not out.exists()

@@ -18,6 +18,7 @@ from spiralarms import __version__
 from spiralarms.data.synthetic import DEFAULT_PRESET
 from spiralarms.errors import SpiralArmsError
 from spiralarms.io.atomic import save_figure, write_json
+from spiralarms.io.locks import hold_output
 
 #: Galaxies per class in the demo: enough for a stable macro F1 on the validation
 #: set, few enough for the whole demo to run in minutes on two CPU cores.
@@ -86,17 +87,9 @@ def run_demo(
     -------
     DemoResult
     """
-    start = time.perf_counter()  # the imports below (Lightning's alone ~10 s) are part of what a user waits for
-    import matplotlib.pyplot as plt
-
-    from spiralarms.catalog.readers import read_catalog
-    from spiralarms.catalog.selection import select_clean_sample
+    start = time.perf_counter()  # the imports (Lightning's alone ~10 s) are part of what a user waits for
     from spiralarms.config import load_config
-    from spiralarms.data.synthetic import get_preset, synthesize_dataset, synthetic_set_matches
-    from spiralarms.evaluation.evaluate import evaluate_run
-    from spiralarms.evaluation.figures import plot_example_grid
-    from spiralarms.evaluation.evaluation_report import metrics_markdown
-    from spiralarms.training import train
+    from spiralarms.data.synthetic import get_preset
 
     if n_per_class < 5:
         raise SpiralArmsError(f"--n-per-class {n_per_class}: the demo needs at least 5 galaxies per class")
@@ -109,7 +102,26 @@ def run_demo(
     # The configuration (seed, --set overrides) is checked before anything is written or rendered.
     config = load_config(DEMO_CONFIG, overrides=[f"data.catalog={catalog_file}", f"data.seed={seed}", *overrides])
     config.train.progress = progress
-    out.mkdir(parents=True, exist_ok=True)
+    # A second demo into this folder would render over the first's galaxies.
+    with hold_output(out, "demo"):
+        out.mkdir(parents=True, exist_ok=True)
+        return _run_in(out, config, n_per_class, seed, preset, progress, log, start)
+
+
+def _run_in(out: Path, config, n_per_class: int, seed: int, preset: str, progress: bool, log, start: float) -> DemoResult:
+    """The demo's five steps, while ``out`` is held."""
+    import matplotlib.pyplot as plt
+
+    from spiralarms.catalog.readers import read_catalog
+    from spiralarms.catalog.selection import select_clean_sample
+    from spiralarms.data.synthetic import synthesize_dataset, synthetic_set_matches
+    from spiralarms.evaluation.evaluate import evaluate_run
+    from spiralarms.evaluation.figures import plot_example_grid
+    from spiralarms.evaluation.evaluation_report import metrics_markdown
+    from spiralarms.training import train
+
+    data_dir = out / "galaxies"
+    catalog_file = data_dir / "catalog.csv"
 
     log(f"[1/5] synthesising {6 * n_per_class} galaxies ({n_per_class} per class, preset {preset}) in {data_dir}")
     t0 = time.perf_counter()
