@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,3 +47,27 @@ def tiny_run(tiny_galaxies, tmp_path_factory) -> Path:
     )
     train(config, run_dir)
     return run_dir
+
+
+@pytest.fixture
+def held_elsewhere():
+    """``held_elsewhere(out)``: a context in which another process holds ``out`` as a running command does.
+
+    The holder is killed at the block's end, as a run killed with ``kill -9`` would be.
+    """
+
+    @contextlib.contextmanager
+    def hold(out):
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import sys, time; from spiralarms.io.locks import hold_output; "
+             "lock = hold_output(sys.argv[1]); assert lock.held; print('held', flush=True); time.sleep(120)", str(out)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            yield
+        finally:
+            holder.kill()
+            holder.wait()
+
+    return hold

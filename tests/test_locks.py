@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import sys
-
 import pytest
 from typer.testing import CliRunner
 
 from spiralarms.cli import app
 from spiralarms.errors import SpiralArmsError
 from spiralarms.io.locks import hold_output, lock_path
-
-
-@contextlib.contextmanager
-def held_elsewhere(out):
-    """``out`` held by another process (as a running command holds it) until the block ends, then killed."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from spiralarms.io.locks import hold_output; "
-         "lock = hold_output(sys.argv[1]); assert lock.held; print('held', flush=True); time.sleep(120)", str(out)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        yield
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_a_held_output_is_refused_until_released(tmp_path):
@@ -45,7 +25,7 @@ def test_a_held_output_is_refused_until_released(tmp_path):
     assert not out.exists(), "the lock never creates the output itself"
 
 
-def test_prepare_stops_while_another_prepare_holds_the_store(tiny_galaxies, tmp_path):
+def test_prepare_stops_while_another_prepare_holds_the_store(tiny_galaxies, tmp_path, held_elsewhere):
     from spiralarms.data.store import PreparedStore, prepare_store
 
     store = tmp_path / "store"
@@ -57,7 +37,7 @@ def test_prepare_stops_while_another_prepare_holds_the_store(tiny_galaxies, tmp_
     assert summary["n_ok"] > 0 and len(PreparedStore(store)) == summary["n"]
 
 
-def test_train_stops_while_another_training_run_holds_the_folder(tiny_galaxies, tmp_path):
+def test_train_stops_while_another_training_run_holds_the_folder(tiny_galaxies, tmp_path, held_elsewhere):
     from spiralarms.config import load_config
     from spiralarms.training import train
 
@@ -73,7 +53,7 @@ def test_train_stops_while_another_training_run_holds_the_folder(tiny_galaxies, 
     assert train(config, run_dir).checkpoint.is_file()
 
 
-def test_the_command_line_says_so_in_one_line(tiny_run, tiny_galaxies, tmp_path):
+def test_the_command_line_says_so_in_one_line(tiny_run, tiny_galaxies, tmp_path, held_elsewhere):
     out = tmp_path / "arms.csv"
     with held_elsewhere(out):
         result = CliRunner().invoke(app, ["predict", str(tiny_run), str(tiny_galaxies / "images"), "--out", str(out)])
@@ -84,7 +64,7 @@ def test_the_command_line_says_so_in_one_line(tiny_run, tiny_galaxies, tmp_path)
     assert not out.exists()
 
 
-def test_a_second_demo_into_the_same_folder_stops_before_rendering(tmp_path):
+def test_a_second_demo_into_the_same_folder_stops_before_rendering(tmp_path, held_elsewhere):
     out = tmp_path / "demo"
     with held_elsewhere(out):
         result = CliRunner().invoke(app, ["demo", "--out", str(out), "--n-per-class", "5"])

@@ -182,28 +182,19 @@ def test_rerun_is_up_to_date_and_a_different_model_or_setting_is_refused(tiny_ru
             predict(other_ckpt, folder_with_bad_files, out, progress=False)
 
 
-def test_a_run_into_an_output_another_run_writes_stops_before_touching_it(loaded, folder_with_bad_files, tmp_path):
+def test_a_run_into_an_output_another_run_writes_stops_before_touching_it(loaded, folder_with_bad_files, tmp_path,
+                                                                          held_elsewhere):
     """Two runs into one output at once would remove each other's files; the second stops with one line."""
     from spiralarms.predictions.output import OutputLayout
 
     out = tmp_path / "p.parquet"
     predict(loaded, folder_with_bad_files, out, shard_rows=3, progress=False)
     written = out.stat().st_mtime_ns
-    # Another process holds the output (as a run does from its start to its end), then is killed.
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from spiralarms.predictions.output import OutputLayout; "
-         "lock = OutputLayout(sys.argv[1]).acquire(); assert lock.held; print('held', flush=True); time.sleep(60)", str(out)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_elsewhere(out):  # another run holds it, then is killed
         for overwrite in (False, True):
             with pytest.raises(SpiralArmsError, match=r"p.parquet: another prediction run is writing it now"):
                 predict(loaded, folder_with_bad_files, out, overwrite=overwrite, progress=False)
         assert out.stat().st_mtime_ns == written and not OutputLayout(out).work_dir.exists()
-    finally:
-        holder.kill()
-        holder.wait()
     # A killed run's lock goes with its process; a failed run releases its own.
     with pytest.raises(SpiralArmsError, match=r"differs in tta \(1 -> 2\)"):
         predict(loaded, folder_with_bad_files, out, tta=2, progress=False)
