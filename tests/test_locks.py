@@ -72,3 +72,20 @@ def test_a_second_demo_into_the_same_folder_stops_before_rendering(tmp_path, hel
         f"error: {out}: another demo is writing it now; wait for it to end, or give another output"
     )
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_under_ddp_a_held_output_stops_every_rank_with_one_line_each(tiny_run, tiny_galaxies, tmp_path, held_elsewhere):
+    """Rank 0 stops at the lock; rank 1, waiting for it, says why it stopped instead of a traceback."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "arms.parquet"
+    command = [sys.executable, "-m", "spiralarms", "predict", str(tiny_run),
+               str(tiny_galaxies / "images"), "--out", str(out), "--accelerator", "cpu", "--devices", "2",
+               "--strategy", "ddp"]
+    with held_elsewhere(out):
+        run = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert f"error: {out}: another prediction run is writing it now" in run.stderr
+    assert not out.exists()

@@ -30,6 +30,22 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
+#: What torch.distributed says on the other ranks when one process of a run ends
+#: (gloo: "Connection closed by peer"; NCCL: "remote process exited").
+_PEER_GONE = ("Connection closed by peer", "remote worker crash", "Connection reset by peer", "remote process exited")
+
+
+def _distributed_rank() -> str | None:
+    """This process's rank where a launcher set one (torchrun, Lightning's DDP, SLURM), else None."""
+    return next((os.environ[k] for k in ("RANK", "LOCAL_RANK", "SLURM_PROCID") if k in os.environ), None)
+
+
+def _peer_gone(exc: RuntimeError) -> bool:
+    """Whether ``exc`` is a distributed call failing because another rank of the run ended."""
+    distributed = type(exc).__name__ in ("DistBackendError", "DistNetworkError", "DistStoreError")
+    return _distributed_rank() is not None and (distributed or any(s in str(exc) for s in _PEER_GONE))
+
+
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     """Warnings as one line, ``warning: ...``, without the source line."""
     return "warning: " + " ".join(str(message).split()) + "\n"
@@ -68,6 +84,12 @@ class SpiralArmsGroup(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(code=130) from None
+        except RuntimeError as exc:
+            if not _peer_gone(exc):
+                raise
+            # Under DDP, when one rank stops (bad input, a held output), the others fail
+            # in their next collective call: the first rank's line says why.
+            _fail(f"rank {_distributed_rank()}: stopped because another process of this run ended (its error is above)")
 
 
 app = typer.Typer(
