@@ -205,6 +205,13 @@ def test_explain_given_images(app, grey_run, masked_synth, tmp_path):
         assert np.load(out / "maps" / f"{f.stem}_gradcampp.npy").shape == (48, 48)
 
 
+def test_one_image_is_one_galaxy_in_what_is_said(app, grey_run, masked_synth, tmp_path):
+    image = sorted((masked_synth / "images").glob("*.jpg"))[0]
+    result = invoke(app, grey_run, "--images", image, "--out", tmp_path / "one", "--samples", 2, "--steps", 4)
+    assert result.exit_code == 0, result.output
+    assert "explaining 1 galaxy with " in result.output and "faithfulness on 1 galaxy (" in result.output
+
+
 def test_bad_input_is_a_spiralarms_error(app, grey_run, tmp_path):
     result = invoke(app, tmp_path / "nowhere")
     assert isinstance(result.exception, SpiralArmsError) and "no such run folder" in str(result.exception)

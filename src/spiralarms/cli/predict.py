@@ -10,6 +10,7 @@ import typer
 
 from spiralarms.cli.common import echo_json
 from spiralarms.logs import lightning_banners_off
+from spiralarms._words import counted
 
 __all__ = ["Accelerator", "Decoder", "Precision", "evaluate", "export", "predict"]
 
@@ -139,12 +140,12 @@ def predict(
         return
     state = "already up to date: " if summary.up_to_date else "wrote "
     typer.echo(
-        f"{state}{summary.n_inputs} row{'' if summary.n_inputs == 1 else 's'} in {summary.out} ({summary.n_errors} unreadable, kept with their error"
+        f"{state}{counted(summary.n_inputs, 'row')} in {summary.out} ({summary.n_errors} unreadable, kept with their error"
         + (f"; {summary.n_resumed} resumed" if summary.n_resumed and not summary.up_to_date else "")
         + ")"
     )
-    counted = sum(summary.counts.values())
-    abstained = summary.n_inputs - summary.n_errors - counted
+    labelled = sum(summary.counts.values())
+    abstained = summary.n_inputs - summary.n_errors - labelled
     typer.echo("  " + ", ".join(f"m={k}: {v}" for k, v in summary.counts.items())
                + (f"; {abstained} below --min-confidence, label left empty" if abstained > 0 else ""))
 

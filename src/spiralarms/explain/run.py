@@ -48,6 +48,7 @@ from spiralarms.explain.maps import feature_maps, gradcam_pp, smoothgrad
 from spiralarms.io import tables
 from spiralarms.io.atomic import save_array, save_figure, write_json
 from spiralarms.io.run_folder import RunFolder
+from spiralarms._words import counted
 
 __all__ = ["explain_run", "run_masks", "MAP_NAMES"]
 
@@ -185,7 +186,7 @@ def run_masks(
             f"no galaxy or arm masks for these galaxies{why}: real galaxies have none; mask measures skipped",
         )
     source = "+".join(s for s in ("files", "rendered") if s in sources)
-    note = f"masks for {len(masks)} of {len(ids)} galaxies ({source})"
+    note = f"masks for {len(masks)} of {counted(len(ids), 'galaxy', 'galaxies')} ({source})"
     if mismatched:
         note += f"; {mismatched} skipped (mask size differs from image)"
     return masks, source, note
@@ -433,7 +434,7 @@ def _faithfulness(
     labels = {"gradcampp": "Grad-CAM++", "smoothgrad": "SmoothGrad", "random": "random order"}
     fig = plot_deletion_curves(
         {labels[n]: (fraction, v) for n, v in stacked.items()},
-        title=f"deletion curves, {len(chosen)} galaxies ({baseline} baseline)",
+        title=f"deletion curves, {counted(len(chosen), 'galaxy', 'galaxies')} ({baseline} baseline)",
     )
     _save_figure(fig, out / "deletion_curves.png", outputs, out)
     return summary, scores.drop(columns=["label"])
@@ -551,7 +552,7 @@ def explain_run(
     (out / "maps").mkdir(exist_ok=True)
 
     say(
-        f"explaining {len(galaxies.ids)} galaxies with {info['backbone']} "
+        f"explaining {counted(len(galaxies.ids), 'galaxy', 'galaxies')} with {info['backbone']} "
         f"({'frozen' if info['frozen'] else 'fine-tuned'}, {'grey' if grey else 'colour'}, crop {crop})"
     )
     first = load_images(galaxies.table["file"].iloc[:1].tolist(), crop, grey)
@@ -578,7 +579,7 @@ def explain_run(
     faithfulness: dict[str, Any] = {"n_galaxies": len(chosen)}
     table = galaxies.table
     if chosen:
-        say(f"faithfulness on {len(chosen)} galaxies (deletion: {steps} steps, {baseline} baseline)")
+        say(f"faithfulness on {counted(len(chosen), 'galaxy', 'galaxies')} (deletion: {steps} steps, {baseline} baseline)")
         if images is None:
             ids = [galaxies.ids[i] for i in chosen]
             masks, source, note = run_masks(run, ids, table["file"].iloc[chosen].tolist(), crop)

@@ -36,6 +36,7 @@ from spiralarms.catalog.readers import TABLE_SUFFIXES, WRITE_SUFFIXES, table_for
 from spiralarms.errors import SpiralArmsError
 from spiralarms.io.atomic import atomic_path, disk_error, write_json
 from spiralarms.io.locks import hold_output
+from spiralarms._words import counted
 
 __all__ = ["OutputLayout", "RunIdentity", "part_schema", "MANIFEST_FORMAT"]
 
@@ -86,9 +87,9 @@ class RunIdentity:
             before = (other.input.get("source"), other.input.get("n_rows"))
             now = (self.input.get("source"), self.input.get("n_rows"))
             if before == now:  # same file and length: its ids, paths or order changed
-                out.append(f"inputs ({now[0]}, {_rows(now[1])}: other ids, files or order)")
+                out.append(f"inputs ({now[0]}, {counted(now[1], 'row')}: other ids, files or order)")
             else:
-                out.append(f"inputs ({before[0]}, {_rows(before[1])} -> {now[0]}, {_rows(now[1])})")
+                out.append(f"inputs ({before[0]}, {counted(before[1], 'row')} -> {now[0]}, {counted(now[1], 'row')})")
         if self.model.get("fingerprint") != other.model.get("fingerprint"):
             out.append(f"model ({other.model.get('source')} -> {self.model.get('source')})")
         for key in sorted(set(self.settings) | set(other.settings)):
@@ -140,10 +141,6 @@ class Manifest:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SpiralArmsError(f"{source}: damaged prediction manifest ({exc})") from None
-
-
-def _rows(n) -> str:
-    return f"{n} row" if n == 1 else f"{n} rows"
 
 
 class OutputLayout:

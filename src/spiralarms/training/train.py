@@ -71,6 +71,7 @@ from spiralarms.io.atomic import write_json as _write_json
 from spiralarms.io.locks import OutputLock, hold_output
 from spiralarms.io.tables import write_table
 from spiralarms.io.run_folder import RunFolder
+from spiralarms._words import counted
 
 __all__ = ["TrainResult", "train", "load_selection", "RUN_FILES", "RESUMABLE_KEYS"]
 
@@ -251,7 +252,7 @@ def _warn_of_empty_split_classes(counts: dict[str, dict[str, int]], source) -> N
             n = sum(counts[part].values())
             warnings.warn(
                 f"{source}: the {'training' if part == 'train' else 'validation'} set "
-                f"({n} galax{'y' if n == 1 else 'ies'}) has no galaxy of class {', '.join(empty)} ({what}); "
+                f"({counted(n, 'galaxy', 'galaxies')}) has no galaxy of class {', '.join(empty)} ({what}); "
                 "give more galaxies",
                 SpiralArmsWarning,
                 stacklevel=3,
