@@ -10,19 +10,49 @@ from spiralarms.errors import SpiralArmsError
 from spiralarms.io.locks import hold_output, lock_path
 
 
-def test_a_held_output_is_refused_until_released(tmp_path):
+def test_a_held_output_is_refused_until_released_and_its_lock_file_goes_with_it(tmp_path):
     out = tmp_path / "new" / "arms.parquet"
     assert lock_path(out) == tmp_path / "new" / ".arms.parquet.lock"
     with hold_output(out, "prediction run") as first:
         assert first.held and lock_path(out).is_file()
         with pytest.raises(SpiralArmsError, match=r"arms.parquet: another prediction run is writing it now; wait"):
             hold_output(out, "prediction run")
-    assert not first.held
-    second = hold_output(out)  # released by the block's end
+    assert not first.held and not lock_path(out).exists(), "released, and its file removed"
+    second = hold_output(out)
     assert second.held
     second.release()
     second.release()  # twice is harmless
-    assert not out.exists(), "the lock never creates the output itself"
+    assert not out.exists() and list(tmp_path.joinpath("new").iterdir()) == [], "nothing left beside the output"
+
+
+def test_the_lock_file_of_a_killed_run_is_taken_over_and_removed(tmp_path, held_elsewhere):
+    out = tmp_path / "arms.parquet"
+    with held_elsewhere(out):  # killed at the block's end, so its file stays
+        assert lock_path(out).is_file()
+    assert lock_path(out).is_file()
+    with hold_output(out) as lock:
+        assert lock.held
+    assert not lock_path(out).exists()
+
+
+def test_a_lock_file_removed_under_a_waiting_run_is_not_trusted(tmp_path, monkeypatch):
+    """The run that ends removes its file before letting go; a run that locked the removed file tries again."""
+    import fcntl
+
+    out = tmp_path / "arms.parquet"
+    real_flock, calls = fcntl.flock, []
+
+    def flock_after_the_holder_left(fd, operation):
+        calls.append(fd)
+        if len(calls) == 1:  # between this run's open and its lock, the holder removed the file and ended
+            lock_path(out).unlink()
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock_after_the_holder_left)
+    lock = hold_output(out)
+    assert lock.held and len(calls) == 2 and lock_path(out).is_file(), "locked the file that is there now"
+    lock.release()
+    assert not lock_path(out).exists()
 
 
 def test_prepare_stops_while_another_prepare_holds_the_store(tiny_galaxies, tmp_path, held_elsewhere):

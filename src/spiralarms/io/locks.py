@@ -1,17 +1,18 @@
 """One run at a time into one output: the lock that resumable commands hold.
 
-Two runs of ``predict``, ``prepare`` or ``train`` into the same output (the same job
-submitted twice, say) would each resume the other's unfinished files and remove the
-other's temporary ones. Each holds its output from its start to its end with the
-operating system's file lock (``flock``, through :mod:`filelock`) on a hidden empty
-file beside the output, ``.<name>.lock``; a second run stops at once with one line.
+Two runs of ``predict``, ``prepare``, ``train`` or ``demo`` into the same output (the
+same job submitted twice, say) would each resume the other's unfinished files and
+remove the other's temporary ones. Each holds its output from its start to its end
+with the operating system's file lock (``flock``) on a hidden file beside the
+output, ``.<name>.lock``; a second run stops at once with one line.
 
-A killed run's lock goes with its process. The lock file itself stays: removing it
-while another run opens it would let two runs hold two files of the same name.
+The lock file is removed when the run ends. A killed run's lock goes with its
+process; only its empty file stays, and the next run takes it over and removes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -31,23 +32,28 @@ class OutputLock:
 
     Parameters
     ----------
-    lock : filelock.FileLock or None
-        The acquired lock; None where the filesystem has no locks (nothing to release).
+    fd : int, optional
+        The open, locked lock file; None where nothing is held.
+    path : path, optional
+        Its name, removed on release.
     """
 
-    def __init__(self, lock=None):
-        self._lock = lock
+    def __init__(self, fd: int | None = None, path: Path | None = None):
+        self._fd, self._path = fd, path
 
     @property
     def held(self) -> bool:
         """Whether an operating-system lock is held (False where unsupported or released)."""
-        return self._lock is not None
+        return self._fd is not None
 
     def release(self) -> None:
-        """Let other runs write the output."""
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        """Remove the lock file, then let go of the lock (so no run takes over a removed file unawares)."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self._path)
+        os.close(self._fd)  # closing the file releases its flock
+        self._fd = None
 
     def __enter__(self) -> OutputLock:
         return self
@@ -69,29 +75,49 @@ def hold_output(out: str | os.PathLike, what: str = "run") -> OutputLock:
     Returns
     -------
     OutputLock
-        The held lock: release it at the end (it goes with the process too). On a
-        filesystem without such locks (some network mounts) it holds nothing and
-        the run goes on unguarded.
+        The held lock: release it at the end (it goes with the process too). Where
+        the lock file cannot be made or locked (a read-only folder, a filesystem
+        without ``flock``, Windows) it holds nothing and the run goes on unguarded;
+        a run that cannot write its output then says so itself.
 
     Raises
     ------
     SpiralArmsError
         If another run holds ``out``.
-    """
-    from filelock import FileLock, Timeout
 
+    Notes
+    -----
+    Written on ``fcntl.flock`` rather than the ``filelock`` package because that one
+    keeps its lock file for ever (removing it safely needs the check below): here
+    the holder removes the file before letting go, and a run that took the lock of
+    a file removed meanwhile (its inode no longer the name's) tries again.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return OutputLock()
     path = lock_path(out)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:  # filelock 4: never fall back to a plain lock file, which a killed run leaves held
-            lock = FileLock(path, timeout=0, fallback_to_soft=False)
-        except TypeError:  # filelock 3 has no such fallback
-            lock = FileLock(path, timeout=0)
-        lock.acquire()
-    except Timeout:
-        raise SpiralArmsError(
-            f"{out}: another {what} is writing it now; wait for it to end, or give another output"
-        ) from None
-    except (OSError, NotImplementedError):
-        return OutputLock(None)
-    return OutputLock(lock)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise SpiralArmsError(
+                    f"{out}: another {what} is writing it now; wait for it to end, or give another output"
+                ) from None
+            except OSError:
+                os.close(fd)
+                raise
+            try:
+                named = os.stat(path)
+            except FileNotFoundError:
+                named = None
+            mine = os.fstat(fd)
+            if named is not None and (named.st_dev, named.st_ino) == (mine.st_dev, mine.st_ino):
+                return OutputLock(fd, path)
+            os.close(fd)  # the run before removed this file as it ended: lock the new one
+    except OSError:
+        return OutputLock()
