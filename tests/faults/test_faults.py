@@ -199,6 +199,24 @@ def test_predict_refuses_to_mix_runs_and_keeps_the_output(tiny_run, tiny_galaxie
     assert out.read_bytes() == before
 
 
+@pytest.mark.parametrize("command", ["predict", "prepare", "train", "demo"])
+def test_a_second_run_into_an_output_being_written_stops_and_leaves_it_alone(command, tiny_run, tiny_galaxies, tmp_path,
+                                                                            record, held_elsewhere):
+    out = tmp_path / ("p.parquet" if command == "predict" else "out")
+    args = {
+        "predict": ("predict", tiny_run, tiny_galaxies / "images", "--out", out),
+        "prepare": ("prepare", tiny_galaxies / "catalog.csv", out, "--crop", "64", "--workers", "1"),
+        "train": ("train", "--config", "demo-lite0", "--out", out, "--set", f"data.catalog={tiny_galaxies / 'catalog.csv'}",
+                  *TINY_TRAIN),
+        "demo": ("demo", "--out", out, "--n-per-class", "5"),
+    }[command]
+    with held_elsewhere(out):  # the first run, killed at the end of the block
+        outcome = run_cli(*args)
+    record(command, "a second run into an output being written", partial=partial_files(tmp_path))
+    assert one_line_error(outcome) and "another" in outcome.first_line and "is writing it now" in outcome.first_line
+    assert not out.exists(), "the second run touched nothing"
+
+
 # --- crafted checkpoints ----------------------------------------------------------------
 
 
