@@ -277,6 +277,39 @@ def test_ddp_with_two_cpu_processes_writes_exactly_the_rows_of_one(tiny_run, fol
     pd.testing.assert_frame_equal(a, b, check_exact=False, atol=1e-6)
 
 
+@pytest.mark.parametrize("grey", [False, True], ids=["colour", "grey"])
+def test_decoding_on_the_device_gives_the_rows_and_pixels_of_decoding_in_the_workers(folder_with_bad_files, tmp_path,
+                                                                                    grey):
+    """The GPU route (JPEG bytes batched into one decode_jpeg call, merged back in row order), run on the CPU.
+
+    nvJPEG itself needs a GPU; everything around it (which rows travel as bytes, the
+    fallback when a batch is refused, crop and grey, the merge) is checked here against
+    the workers' own decoding of the same rows.
+    """
+    from PIL import Image as PILImage
+
+    from spiralarms.predictions.reading import SurveyImages, decode_on_device
+    from spiralarms.predictions.sources import build_listing
+
+    PILImage.open(sorted(folder_with_bad_files.glob("*.jpg"))[0]).save(folder_with_bad_files / "as-png.png")
+    PILImage.new("RGB", (40, 40), (9, 9, 9)).save(folder_with_bad_files / "small.jpg")  # under the crop
+    listing = build_listing(folder_with_bad_files, tmp_path / "listing.parquet", shard_rows=5)
+    shards = [(k, *listing.shard_bounds(k)) for k in range(listing.n_shards)]
+    options = dict(batch_size=4, crop=64, grey=grey, channels=1 if grey else 3)
+    on_cpu = list(SurveyImages(listing.path, shards, **options))
+    as_bytes = list(SurveyImages(listing.path, shards, decode_on_device=True, **options))
+    assert any("jpeg" in b for b in as_bytes), "JPEGs travel undecoded"
+    on_device = [decode_on_device(b, torch.device("cpu"), 64, grey, "luminance", 1 if grey else 3) for b in as_bytes]
+    for a, b in zip(on_cpu, on_device, strict=True):
+        assert torch.equal(a["index"], b["index"]) and torch.equal(a["ok"], b["ok"])
+        assert [bool(e) for e in a["error"]] == [bool(e) for e in b["error"]] == (~a["ok"]).tolist()
+        assert a["images"].dtype == b["images"].dtype and torch.equal(a["images"], b["images"])
+    n_ok = sum(int(b["ok"].sum()) for b in on_device)
+    assert n_ok == 7 and sum(len(b["index"]) for b in on_device) == 15  # six JPEGs and the PNG; every row kept
+    reasons = {e for b in on_device for e in b["error"] if e}
+    assert any("smaller than the model's 64-pixel crop" in r for r in reasons)
+
+
 def test_tta_averages_the_dihedral_views_and_is_rotation_invariant(loaded, tiny_galaxies, tmp_path):
     image = Image.open(sorted((tiny_galaxies / "images").glob("*.jpg"))[0]).crop((16, 16, 80, 80))  # 64 px, the crop
     folder = tmp_path / "views"

@@ -249,7 +249,7 @@ def decode_on_device(
             except RuntimeError as exc:
                 decoded.append(str(exc).splitlines()[0] or "corrupt JPEG")
     ok, errors = batch["ok"].clone(), list(batch["error"])
-    readable = {int(j): k for k, j in enumerate(torch.flatnonzero(ok).tolist())}
+    readable = {int(j): k for k, j in enumerate(ok.nonzero().flatten().tolist())}
     images = list(batch["images"].to(device)) if len(batch["images"]) else []
     new = {}
     for j, image in zip(at, decoded):
