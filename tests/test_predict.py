@@ -310,6 +310,14 @@ def test_decoding_on_the_device_gives_the_rows_and_pixels_of_decoding_in_the_wor
     assert any("smaller than the model's 64-pixel crop" in r for r in reasons)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU fallback of --decoder nvjpeg")
+def test_nvjpeg_without_a_gpu_is_warned_about_and_decodes_on_the_cpu(loaded, folder_with_bad_files, tmp_path):
+    with pytest.warns(SpiralArmsWarning, match="--decoder nvjpeg decodes on a GPU, and none is used"):
+        nv = predict(loaded, folder_with_bad_files, tmp_path / "nv.parquet", decoder="nvjpeg", progress=False)
+    plain = predict(loaded, folder_with_bad_files, tmp_path / "plain.parquet", progress=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(nv.out), pd.read_parquet(plain.out))
+
+
 def test_tta_averages_the_dihedral_views_and_is_rotation_invariant(loaded, tiny_galaxies, tmp_path):
     image = Image.open(sorted((tiny_galaxies / "images").glob("*.jpg"))[0]).crop((16, 16, 80, 80))  # 64 px, the crop
     folder = tmp_path / "views"

@@ -428,6 +428,9 @@ def predict(
     settings = PredictionSettings.from_mapping({**base, **overrides}, source="prediction settings")
     if settings.batch_size is None:
         settings.batch_size = inference_batch_size(_uses_gpu(settings.accelerator))
+    if settings.decoder == "nvjpeg" and not _uses_gpu(settings.accelerator):
+        warnings.warn("--decoder nvjpeg decodes on a GPU, and none is used: JPEGs are decoded by torchvision on the CPU",
+                      SpiralArmsWarning, stacklevel=2)
     layout = OutputLayout(out)
     layout.check_target()
     if not isinstance(inputs, pd.DataFrame) and not Path(inputs).expanduser().exists():
