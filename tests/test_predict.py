@@ -310,6 +310,28 @@ def test_decoding_on_the_device_gives_the_rows_and_pixels_of_decoding_in_the_wor
     assert any("smaller than the model's 64-pixel crop" in r for r in reasons)
 
 
+@pytest.mark.parametrize("workers", [0, 1])
+def test_the_engine_through_the_device_decoding_route_writes_the_table_of_the_usual_one(
+        loaded, folder_with_bad_files, tmp_path, monkeypatch, workers):
+    """The whole GPU route but nvJPEG: bytes from the workers, the data module's hook, the writer."""
+    import spiralarms.predictions.engine as engine
+    from spiralarms.predictions.reading import SurveyImages
+
+    plain = predict(loaded, folder_with_bad_files, tmp_path / "plain.parquet", batch_size=4, num_workers=workers,
+                    progress=False)
+
+    class BytesToTheDevice(SurveyImages):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "decode_on_device": True})
+
+    monkeypatch.setattr(engine, "SurveyImages", BytesToTheDevice)
+    routed = predict(loaded, folder_with_bad_files, tmp_path / "routed.parquet", batch_size=4, num_workers=workers,
+                     progress=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(plain.out).drop(columns="error"),
+                                  pd.read_parquet(routed.out).drop(columns="error"))
+    assert (pd.read_parquet(plain.out)["error"] != "").tolist() == (pd.read_parquet(routed.out)["error"] != "").tolist()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU fallback of --decoder nvjpeg")
 def test_nvjpeg_without_a_gpu_is_warned_about_and_decodes_on_the_cpu(loaded, folder_with_bad_files, tmp_path):
     with pytest.warns(SpiralArmsWarning, match="--decoder nvjpeg decodes on a GPU, and none is used"):
