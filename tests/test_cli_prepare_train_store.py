@@ -82,7 +82,7 @@ def test_training_from_jpegs_leaves_out_an_unreadable_image_and_lists_it(tiny_ga
     victim = data / selected["file"].iloc[1]
     victim.write_bytes(b"")
     run = tmp_path / "run"
-    with pytest.warns(UserWarning, match="1 selected galaxies have unreadable images"):
+    with pytest.warns(UserWarning, match="1 selected galaxy with an unreadable image left out"):
         result = runner.invoke(
             app, ["train", "--config", "demo-lite0", "--catalog", str(data / "catalog.csv"), "--out", str(run), "--json", *TINY]
         )

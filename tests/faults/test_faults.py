@@ -73,7 +73,7 @@ def test_prepare_and_train_report_unreadable_images_and_keep_going(tiny_galaxies
     run = tmp_path / "run"
     from spiralarms.errors import SpiralArmsWarning
 
-    with pytest.warns(SpiralArmsWarning, match="3 selected galaxies have unreadable images"):
+    with pytest.warns(SpiralArmsWarning, match="3 selected galaxies with an unreadable image left out"):
         outcome = run_cli("train", "--config", "demo-lite0", "--catalog", data / "catalog.csv", "--out", run, "--json",
                           *TINY_TRAIN)
     assert outcome.code == 0, outcome.stderr

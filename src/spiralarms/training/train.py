@@ -176,7 +176,7 @@ def _without_unreadable(selected: pd.DataFrame, source: str) -> pd.DataFrame:
         return selected
     first = report[bad].iloc[0]
     warnings.warn(
-        f"{source}: {int(bad.sum())} selected galaxies have unreadable images and are left out "
+        f"{source}: {counted(int(bad.sum()), 'selected galaxy', 'selected galaxies')} with an unreadable image left out "
         f"(first: {first['file']}: {first['error']}); the run folder's unreadable.csv lists them",
         SpiralArmsWarning,
         stacklevel=3,
@@ -209,7 +209,7 @@ def _store_selection(config: ExperimentConfig) -> tuple[pd.DataFrame, tuple[str,
     usable = table["ok"].to_numpy(bool)
     if not usable.all():
         warnings.warn(
-            f"{data.catalog}: {int((~usable).sum())} galaxies have unreadable images and are left out "
+            f"{data.catalog}: {counted(int((~usable).sum()), 'galaxy', 'galaxies')} with an unreadable image left out "
             f"(see {store.path / 'report.csv'})",
             stacklevel=2,
         )
