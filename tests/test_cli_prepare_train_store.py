@@ -58,7 +58,7 @@ def test_store_with_a_corrupt_image_is_reported_and_training_leaves_it_out(tiny_
     assert summary["n"] == len(selected) and summary["n_failed"] == 1
     report = pd.read_csv(store / "report.csv", dtype=str)
     assert len(report) == 1 and victim.name in report.to_csv()
-    with pytest.warns(UserWarning, match="1 galaxies have unreadable images"):
+    with pytest.warns(UserWarning, match="store: 1 galaxy with an unreadable image left out"):
         result = runner.invoke(
             app, ["train", "--config", "demo-lite0", "--catalog", str(store), "--out", str(tmp_path / "run"), "--json", *TINY]
         )
