@@ -1,8 +1,8 @@
 """The GPU row of bench_predict, sized to fit a short lease of a GPU machine.
 
 ``bench_predict.py`` measures everything on a CPU machine in about 25 minutes; this
-script measures only what needs a GPU, in about 3 minutes, every number side by side
-in one run:
+script measures only what needs a GPU, every number side by side in one run, in a
+few minutes (an estimate: it has not yet run on a GPU):
 
 1. JPEG decoders on the real cutouts: Pillow and torchvision on one CPU thread, and
    nvJPEG batched on the GPU (what ``--decoder auto`` takes there).
