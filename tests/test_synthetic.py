@@ -211,6 +211,19 @@ def test_unknown_preset_is_a_one_line_error(tmp_path):
         synthesize_dataset(tmp_path / "x", 1, preset="hst", progress=False)
 
 
+def test_a_catalogue_of_ones_own_is_never_replaced_but_a_synthetic_one_is(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "catalog.csv").write_text("objid,ra,dec\n1,2,3\n")
+    with pytest.raises(SpiralArmsError, match="catalog.csv: exists and is not a synthetic catalogue"):
+        synthesize_dataset(mine, 1, size=64, progress=False, workers=1)
+    assert (mine / "catalog.csv").read_text() == "objid,ra,dec\n1,2,3\n" and not (mine / "images").exists()
+    ours = tmp_path / "ours"
+    synthesize_dataset(ours, 1, size=64, progress=False, workers=1)
+    again = synthesize_dataset(ours, 2, size=64, progress=False, workers=1)  # another set replaces it
+    assert len(pd.read_csv(ours / "catalog.csv")) == len(again) == 12
+
+
 # ------------------------------------------------------------------------- rendering
 
 

@@ -195,6 +195,10 @@ def synthesize_dataset(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SpiralArmsError(f"{out}: exists and is not a folder")
+    if (out / "catalog.csv").is_file() and not _is_synthetic_catalog(out / "catalog.csv"):
+        raise SpiralArmsError(
+            f"{out / 'catalog.csv'}: exists and is not a synthetic catalogue; give a new or empty folder"
+        )
     image_dir = out / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     mask_dir = out / "masks"
@@ -226,6 +230,18 @@ def synthesize_dataset(
     catalog = pd.DataFrame(rows)
     write_bytes(out / "catalog.csv", catalog.to_csv(index=False).encode())
     return catalog
+
+
+#: Columns that only a catalogue written by :func:`synthesize_dataset` has.
+_SYNTHETIC_COLUMNS = frozenset({"true_class", "seed", "image_size"})
+
+
+def _is_synthetic_catalog(path: Path) -> bool:
+    """Whether ``path`` is a catalogue this module wrote (so a new set may replace it)."""
+    try:
+        return _SYNTHETIC_COLUMNS <= set(pd.read_csv(path, nrows=0).columns)
+    except (ValueError, OSError, UnicodeDecodeError):
+        return False
 
 
 def synthetic_set_matches(
