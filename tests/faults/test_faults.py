@@ -168,6 +168,20 @@ def test_unwritable_outputs_fail_before_any_work(command, fault, tiny_run, tiny_
     assert time.perf_counter() - started < 60
 
 
+@pytest.mark.parametrize("command", ["select", "predict"])
+def test_an_output_that_is_the_input_is_refused_and_the_input_kept(command, tiny_run, tiny_galaxies, tmp_path, record):
+    catalog = tmp_path / "catalog.csv"
+    table = pd.read_csv(tiny_galaxies / "catalog.csv", dtype=str)
+    table.assign(file=[str(tiny_galaxies / f) for f in table["file"]]).to_csv(catalog, index=False)
+    before = catalog.read_bytes()
+    args = {"select": ("select", catalog, "--out", catalog),
+            "predict": ("predict", tiny_run, catalog, "--out", catalog, "--overwrite")}[command]
+    outcome = run_cli(*args)
+    record(command, "bad output: the input itself", partial=partial_files(tmp_path))
+    assert one_line_error(outcome) and "is the input" in outcome.first_line
+    assert catalog.read_bytes() == before
+
+
 @pytest.mark.parametrize("command", ["predict", "evaluate", "explain", "export", "train", "prepare", "select"])
 def test_missing_inputs_are_one_line_errors(command, tmp_path, record):
     missing = tmp_path / "nothing-here"

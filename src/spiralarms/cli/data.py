@@ -65,8 +65,11 @@ def select(
 ) -> None:
     """Apply the paper's clean-sample cuts (section 2.1) and label each galaxy."""
     from spiralarms.catalog.selection import read_clean_sample
+    from spiralarms.io.atomic import refuse_input_as_output
     from spiralarms.io.tables import write_table
 
+    if out is not None:
+        refuse_input_as_output(out, catalog)
     selection = read_clean_sample(catalog, schema=schema, merge=merge)
     if out is not None:
         write_table(selection.selected, out)

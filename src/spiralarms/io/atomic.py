@@ -19,7 +19,33 @@ from typing import Any
 from spiralarms.errors import SpiralArmsError, first_line
 
 __all__ = ["atomic_dir", "atomic_path", "write_bytes", "write_json", "write_text", "disk_error", "save_tensors",
-           "save_figure", "save_array"]
+           "save_figure", "save_array", "refuse_input_as_output"]
+
+
+def refuse_input_as_output(out: str | os.PathLike, *inputs: Any) -> None:
+    """Refuse an output that is one of a command's input files: writing it would replace the input.
+
+    Parameters
+    ----------
+    out : path
+    *inputs : path, or anything else (ignored: an in-memory table, None)
+
+    Raises
+    ------
+    SpiralArmsError
+        If ``out`` names the same file as one of ``inputs``.
+    """
+    out = Path(out).expanduser()
+    for given in inputs:
+        if not isinstance(given, (str, os.PathLike)):
+            continue
+        path = Path(given).expanduser()
+        try:
+            same = os.path.samefile(out, path) if out.exists() and path.exists() else out.resolve() == path.resolve()
+        except OSError:
+            same = False
+        if same:
+            raise SpiralArmsError(f"{out}: is the input {given}; writing there would replace it; give another output")
 
 
 def disk_error(path: str | os.PathLike, exc: OSError) -> SpiralArmsError:

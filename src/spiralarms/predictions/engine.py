@@ -37,7 +37,7 @@ from pydantic import Field
 
 from spiralarms.config import Settings
 from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
-from spiralarms.io.atomic import write_text
+from spiralarms.io.atomic import refuse_input_as_output, write_text
 from spiralarms.logs import build_trainer, call_trainer, quiet_lightning
 from spiralarms.models.fusion import inference_batch_size
 from spiralarms.models.loading import LoadedModel, load_model
@@ -433,6 +433,7 @@ def predict(
                       SpiralArmsWarning, stacklevel=2)
     layout = OutputLayout(out)
     layout.check_target()
+    refuse_input_as_output(out, inputs, settings.mapping)
     if not isinstance(inputs, pd.DataFrame) and not Path(inputs).expanduser().exists():
         raise SpiralArmsError(f"{inputs}: no such file or folder")
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
