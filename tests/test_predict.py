@@ -201,6 +201,15 @@ def test_a_run_into_an_output_another_run_writes_stops_before_touching_it(loaded
     assert predict(loaded, folder_with_bad_files, out, progress=False).up_to_date
 
 
+@pytest.mark.parametrize("name", ["p.parquet", "p.csv", "dataset"])
+def test_an_output_inside_the_folder_of_cutouts_is_not_one_of_its_inputs(loaded, folder_with_bad_files, name):
+    out = folder_with_bad_files / name
+    first = predict(loaded, folder_with_bad_files, out, shard_rows=4, progress=False)
+    assert first.n_inputs == 13, "the output's own files (parts, manifest, table) are not listed"
+    again = predict(loaded, folder_with_bad_files, out, shard_rows=4, progress=False)
+    assert again.up_to_date and again.n_inputs == 13
+
+
 def test_interrupted_run_resumes_to_the_same_table(loaded, folder_with_bad_files, tmp_path, monkeypatch):
     import spiralarms.predictions.writing as writing
 

@@ -264,6 +264,7 @@ class PredictionDataModule(L.LightningDataModule):
             mapping=s.mapping,
             id_column=s.id_column,
             progress=s.progress,
+            exclude=layout.own_files(),
         )
         identity = self._identity(listing)
         if earlier is not None:

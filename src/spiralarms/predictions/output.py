@@ -181,6 +181,10 @@ class OutputLayout:
     def listing_path(self) -> Path:
         return self.work_dir / "_inputs.parquet"
 
+    def own_files(self) -> tuple[Path, ...]:
+        """The files and folders a run writes for this output (never inputs of it)."""
+        return (self.out, self.work_dir, self.sidecar_path)
+
     def acquire(self):
         """Hold this output for one run (:func:`spiralarms.io.locks.hold_output`)."""
         return hold_output(self.out, "prediction run")

@@ -26,7 +26,7 @@ import hashlib
 import os
 import stat
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,11 +142,12 @@ def _entry_row(entry: os.DirEntry) -> tuple[str, str, str]:
     return stem, path, ""
 
 
-def _walk_folder(folder: Path, recursive: bool) -> Iterator[tuple[str, str | None, str]]:
+def _walk_folder(folder: Path, recursive: bool, exclude: frozenset[str] = frozenset()) -> Iterator[tuple[str, str | None, str]]:
     """Rows of a folder: visible entries in name order, sub-folders in place when recursive.
 
     Symbolic links to folders are followed; a folder met twice (a link loop) keeps one
-    row with the reason instead of being walked again.
+    row with the reason instead of being walked again. Entries whose absolute path is
+    in ``exclude`` (the run's own output inside the folder) are not inputs.
     """
     seen: set[tuple[int, int]] = set()
 
@@ -160,6 +161,8 @@ def _walk_folder(folder: Path, recursive: bool) -> Iterator[tuple[str, str | Non
             yield Path(directory).name, os.path.abspath(directory), f"cannot list folder: {exc.strerror or exc}"
             return
         for entry in entries:
+            if exclude and os.path.abspath(entry.path) in exclude:
+                continue
             if recursive:
                 try:
                     is_dir = entry.is_dir(follow_symlinks=True)
@@ -247,6 +250,7 @@ def build_listing(
     mapping: str | os.PathLike | None = None,
     id_column: str | None = None,
     progress: bool = False,
+    exclude: Iterable[str | os.PathLike] = (),
 ) -> Listing:
     """Stream an input into a listing file (written atomically).
 
@@ -270,6 +274,10 @@ def build_listing(
         ``GalaxyID``, its rows numbered where it has none; a table's ``id``).
     progress : bool, default False
         Show a counter while listing.
+    exclude : iterable of path
+        Paths that a folder's listing leaves out: the run's own output files, when
+        they are written into the folder of cutouts (else a rerun would list them
+        and see other inputs).
 
     Returns
     -------
@@ -315,7 +323,8 @@ def build_listing(
         try:
             if kind == "folder":
                 rows = []
-                for i, f, e in _walk_folder(source, recursive):
+                skip = frozenset(os.path.abspath(Path(p).expanduser()) for p in exclude)
+                for i, f, e in _walk_folder(source, recursive, skip):
                     rows.append((i, f, None, e))
                     if len(rows) >= shard_rows:
                         writer.add(rows)
