@@ -10,7 +10,27 @@ import threading
 import warnings
 from collections.abc import Iterator
 
-__all__ = ["quiet_lightning", "lightning_banners_off", "call_trainer", "build_trainer", "LIGHTNING_LOGGERS", "HARMLESS_WARNINGS"]
+__all__ = ["quiet_lightning", "lightning_banners_off", "call_trainer", "build_trainer", "launcher_rank",
+           "is_first_process", "LIGHTNING_LOGGERS", "HARMLESS_WARNINGS"]
+
+#: Where launchers put a process's rank: torchrun, SLURM's srun, LSF's jsrun, Lightning's own DDP children.
+_RANK_VARIABLES = ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "LOCAL_RANK")
+
+
+def launcher_rank() -> str | None:
+    """The rank a distributed launcher gave this process (from its environment), or None."""
+    return next((os.environ[k] for k in _RANK_VARIABLES if k in os.environ), None)
+
+
+def is_first_process() -> bool:
+    """Whether this process is rank 0 of a distributed run, or runs alone.
+
+    Read from the launcher's environment, as Lightning itself does at import, rather
+    than from Lightning's process-wide ``rank_zero_only.rank``: a Trainer made earlier
+    in the same process (a DDP test, a notebook) leaves its rank there.
+    """
+    rank = launcher_rank()
+    return rank is None or (rank == "0" and os.environ.get("NODE_RANK", "0") == "0")
 
 #: Loggers through which Lightning prints "GPU available", tips and summaries.
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero")

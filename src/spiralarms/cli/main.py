@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from spiralarms import __version__
 from spiralarms.cli import data, demo, explain, predict, reproduce, science, train
 from spiralarms.errors import SpiralArmsError
+from spiralarms.logs import launcher_rank
 
 __all__ = ["SpiralArmsGroup", "app", "run"]
 
@@ -35,15 +36,10 @@ def _fail(message: str) -> None:
 _PEER_GONE = ("Connection closed by peer", "remote worker crash", "Connection reset by peer", "remote process exited")
 
 
-def _distributed_rank() -> str | None:
-    """This process's rank where a launcher set one (torchrun, Lightning's DDP, SLURM), else None."""
-    return next((os.environ[k] for k in ("RANK", "LOCAL_RANK", "SLURM_PROCID") if k in os.environ), None)
-
-
 def _peer_gone(exc: RuntimeError) -> bool:
     """Whether ``exc`` is a distributed call failing because another rank of the run ended."""
     distributed = type(exc).__name__ in ("DistBackendError", "DistNetworkError", "DistStoreError")
-    return _distributed_rank() is not None and (distributed or any(s in str(exc) for s in _PEER_GONE))
+    return launcher_rank() is not None and (distributed or any(s in str(exc) for s in _PEER_GONE))
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
@@ -89,7 +85,7 @@ class SpiralArmsGroup(TyperGroup):
                 raise
             # Under DDP, when one rank stops (bad input, a held output), the others fail
             # in their next collective call: the first rank's line says why.
-            _fail(f"rank {_distributed_rank()}: stopped because another process of this run ended (its error is above)")
+            _fail(f"rank {launcher_rank()}: stopped because another process of this run ended (its error is above)")
 
 
 app = typer.Typer(

@@ -54,7 +54,7 @@ from spiralarms.config import (
 from spiralarms.data.images import scan_images
 from spiralarms.data.store import PreparedStore, is_prepared_store
 from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
-from spiralarms.logs import build_trainer, call_trainer
+from spiralarms.logs import build_trainer, call_trainer, is_first_process
 from spiralarms.predictions.inference import predict_arrays
 from spiralarms.models.backbones import build_classifier
 from spiralarms.models.fusion import inference_batch_size
@@ -515,12 +515,10 @@ def train(
         :data:`RESUMABLE_KEYS`) or whose galaxies, labels, split or image files do,
         or while another training run writes ``run_dir``.
     """
-    from lightning.pytorch.utilities.rank_zero import rank_zero_only
-
     run_dir = Path(run_dir)
     # Under DDP every process runs train(); the first (rank 0) holds the folder, so
     # that a second run into it stops instead of resuming checkpoints being written.
-    with hold_output(run_dir, "training run") if getattr(rank_zero_only, "rank", 0) == 0 else OutputLock():
+    with hold_output(run_dir, "training run") if is_first_process() else OutputLock():
         return _train(config, run_dir, resume, table, classes, callbacks, cache_dir)
 
 
