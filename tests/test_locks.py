@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
 
-from spiralarms.cli import app
 from spiralarms.errors import SpiralArmsError
 from spiralarms.io.locks import hold_output, lock_path
 
@@ -81,27 +79,6 @@ def test_train_stops_while_another_training_run_holds_the_folder(tiny_galaxies, 
             train(config, run_dir)
         assert not run_dir.exists()
     assert train(config, run_dir).checkpoint.is_file()
-
-
-def test_the_command_line_says_so_in_one_line(tiny_run, tiny_galaxies, tmp_path, held_elsewhere):
-    out = tmp_path / "arms.csv"
-    with held_elsewhere(out):
-        result = CliRunner().invoke(app, ["predict", str(tiny_run), str(tiny_galaxies / "images"), "--out", str(out)])
-    assert result.exit_code == 1, result.output
-    assert result.output.strip().splitlines()[-1] == (
-        f"error: {out}: another prediction run is writing it now; wait for it to end, or give another output"
-    )
-    assert not out.exists()
-
-
-def test_a_second_demo_into_the_same_folder_stops_before_rendering(tmp_path, held_elsewhere):
-    out = tmp_path / "demo"
-    with held_elsewhere(out):
-        result = CliRunner().invoke(app, ["demo", "--out", str(out), "--n-per-class", "5"])
-    assert result.exit_code == 1 and result.output.strip() == (
-        f"error: {out}: another demo is writing it now; wait for it to end, or give another output"
-    )
-    assert not out.exists()
 
 
 @pytest.mark.slow

@@ -227,7 +227,9 @@ def test_a_second_run_into_an_output_being_written_stops_and_leaves_it_alone(com
     with held_elsewhere(out):  # the first run, killed at the end of the block
         outcome = run_cli(*args)
     record(command, "a second run into an output being written", partial=partial_files(tmp_path))
-    assert one_line_error(outcome) and "another" in outcome.first_line and "is writing it now" in outcome.first_line
+    what = {"predict": "prediction run", "prepare": "prepare run", "train": "training run", "demo": "demo"}[command]
+    assert one_line_error(outcome)
+    assert outcome.first_line == f"error: {out}: another {what} is writing it now; wait for it to end, or give another output"
     assert not out.exists(), "the second run touched nothing"
 
 

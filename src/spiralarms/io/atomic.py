@@ -33,18 +33,15 @@ def refuse_input_as_output(out: str | os.PathLike, *inputs: Any) -> None:
     Raises
     ------
     SpiralArmsError
-        If ``out`` names the same file as one of ``inputs``.
+        If ``out`` names the same file as one of ``inputs`` (through links too).
     """
     out = Path(out).expanduser()
+    if not out.exists():  # a new output replaces nothing
+        return
     for given in inputs:
-        if not isinstance(given, (str, os.PathLike)):
+        if not isinstance(given, (str, os.PathLike)) or not Path(given).expanduser().exists():
             continue
-        path = Path(given).expanduser()
-        try:
-            same = os.path.samefile(out, path) if out.exists() and path.exists() else out.resolve() == path.resolve()
-        except OSError:
-            same = False
-        if same:
+        if os.path.samefile(out, Path(given).expanduser()):
             raise SpiralArmsError(f"{out}: is the input {given}; writing there would replace it; give another output")
 
 

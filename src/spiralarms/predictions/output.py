@@ -35,7 +35,7 @@ from spiralarms import __version__
 from spiralarms.catalog.readers import TABLE_SUFFIXES, WRITE_SUFFIXES, table_format
 from spiralarms.errors import SpiralArmsError
 from spiralarms.io.atomic import atomic_path, disk_error, write_json
-from spiralarms.io.locks import hold_output
+from spiralarms.io.locks import OutputLock, hold_output
 from spiralarms._words import counted
 
 __all__ = ["OutputLayout", "RunIdentity", "part_schema", "MANIFEST_FORMAT"]
@@ -185,7 +185,7 @@ class OutputLayout:
         """The files and folders a run writes for this output (never inputs of it)."""
         return (self.out, self.work_dir, self.sidecar_path)
 
-    def acquire(self):
+    def acquire(self) -> OutputLock:
         """Hold this output for one run (:func:`spiralarms.io.locks.hold_output`)."""
         return hold_output(self.out, "prediction run")
 
