@@ -591,3 +591,28 @@ def test_stale_published_checksum_is_kept_unverified_and_accepted_on_request(tmp
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["files"][sources.GZ2_MAPPING.filename]["accepted"] is True
     assert (root / sources.GZ2_MAPPING.filename).is_file() and not kept.exists()
+
+
+def test_a_catalogue_the_package_did_not_write_is_not_replaced(tmp_path):
+    """``data gz2|kaggle ROOT`` writes ROOT/catalog.parquet: a user's file there is refused, untouched."""
+    from spiralarms.cli import app
+
+    make_kaggle_folder(tmp_path / "kaggle-downloads")
+    for name in ("catalog.parquet", "missing.csv"):
+        root = tmp_path / f"mine-{name}"
+        root.mkdir()
+        (root / name).write_bytes(b"the user's own table")
+        result = CliRunner().invoke(app, ["data", "kaggle", str(root), "--source", str(tmp_path / "kaggle-downloads")])
+        assert result.exit_code == 1
+        assert result.stderr == (
+            f"error: {root / name}: exists, and no manifest.json says 'spiralarms data' wrote it; "
+            "writing the catalogue would replace it; give a new or empty folder\n"
+        )
+        assert (root / name).read_bytes() == b"the user's own table"
+        with pytest.raises(SpiralArmsError, match="no manifest.json says"):
+            fetch_gz2(root, progress=False)
+    # a folder the package wrote is rebuilt as before
+    root = tmp_path / "kaggle"
+    import_kaggle(root, tmp_path / "kaggle-downloads", progress=False)
+    (root / "catalog.parquet").unlink()
+    assert import_kaggle(root, tmp_path / "kaggle-downloads", progress=False)["up_to_date"] is False

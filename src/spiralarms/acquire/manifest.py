@@ -83,10 +83,19 @@ def read_manifest(root, dataset: str) -> dict:
     Raises
     ------
     SpiralArmsError
-        If the manifest is not valid JSON or belongs to another dataset.
+        If the manifest is not valid JSON or belongs to another dataset, or if there
+        is no manifest but a ``catalog.parquet`` or ``missing.csv`` is there: a file
+        this package did not write, which writing the catalogue would replace.
     """
     path = Path(root) / MANIFEST
     if not path.exists():
+        for name in (CATALOG, MISSING):
+            theirs = Path(root) / name
+            if theirs.exists():
+                raise SpiralArmsError(
+                    f"{theirs}: exists, and no {MANIFEST} says 'spiralarms data' wrote it; "
+                    "writing the catalogue would replace it; give a new or empty folder"
+                )
         return {"dataset": dataset, "spiralarms_version": __version__, "files": {}}
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
