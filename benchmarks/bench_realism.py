@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     run = args.demo_run
     from spiralarms.demo import DEMO_N_PER_CLASS, run_demo
-    from spiralarms.logs import lightning_banners_off
+    from spiralarms.runtime import lightning_banners_off
 
     lightning_banners_off()  # as the command line does: no "GPU available" lines or tips
     n_demo = args.demo_n_per_class or (8 if args.quick else DEMO_N_PER_CLASS)

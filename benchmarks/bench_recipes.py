@@ -52,7 +52,7 @@ from sklearn.metrics import f1_score
 from spiralarms.catalog.classes import ARM_CLASSES
 from spiralarms.config import load_config
 from spiralarms.evaluation.calibration import calibration_summary, ordinal_metrics
-from spiralarms.logs import quiet_lightning
+from spiralarms.runtime import quiet_lightning
 from spiralarms.training import train
 from spiralarms.training.train import load_selection
 

@@ -687,7 +687,7 @@ def test_a_gpu_asked_for_on_a_machine_without_one_is_a_one_line_error(tiny_run, 
 
 
 def test_device_settings_lightning_refuses_are_one_line_errors(monkeypatch):
-    from spiralarms.logs import build_trainer
+    from spiralarms.runtime import build_trainer
 
     with pytest.raises(SpiralArmsError, match=r"strategy 'nosuch'.*invalid strategy name") as caught:
         build_trainer(accelerator="cpu", devices=1, strategy="nosuch", logger=False)

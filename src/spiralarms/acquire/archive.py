@@ -93,7 +93,7 @@ def extract_images(archive, dest, suffixes: tuple[str, ...] = IMAGE_SUFFIXES, pr
         If the archive cannot be read, a member is corrupt (bad CRC), two members
         share a base name, or ``dest`` cannot be written.
     """
-    from spiralarms.logs import progress_bar
+    from spiralarms.runtime import progress_bar
 
     archive, dest = Path(archive), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)

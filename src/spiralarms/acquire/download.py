@@ -71,7 +71,7 @@ class _Digests:
 
 
 def _progress_bar(total: int | None, initial: int, desc: str, enabled: bool, unit: str = "B"):
-    from spiralarms.logs import progress_bar
+    from spiralarms.runtime import progress_bar
 
     return progress_bar(
         enabled=enabled, total=total, initial=initial, desc=desc, unit=unit, unit_scale=True, unit_divisor=1024,

@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 from spiralarms import __version__
 from spiralarms.cli import data, demo, explain, predict, reproduce, science, train
 from spiralarms.errors import SpiralArmsError
-from spiralarms.logs import launcher_rank
+from spiralarms.runtime import launcher_rank
 
 __all__ = ["SpiralArmsGroup", "app", "run"]
 

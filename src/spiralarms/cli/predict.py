@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from spiralarms.cli.common import echo_json
-from spiralarms.logs import lightning_banners_off
+from spiralarms.runtime import lightning_banners_off
 from spiralarms._words import counted
 
 __all__ = ["Accelerator", "Decoder", "Precision", "evaluate", "export", "predict"]

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from spiralarms.cli.common import echo_json
-from spiralarms.logs import lightning_banners_off
+from spiralarms.runtime import lightning_banners_off
 
 __all__ = ["train"]
 

@@ -505,7 +505,7 @@ def scan_images(
 def _with_progress(results: Iterable[str | None], total: int, progress: bool) -> list[str | None]:
     """Collect ``results`` into a list, optionally behind a tqdm bar."""
     if progress:
-        from spiralarms.logs import progress_bar
+        from spiralarms.runtime import progress_bar
 
         results = progress_bar(results, total=total, desc="scanning images", unit="img")
     return list(results)

@@ -38,7 +38,7 @@ from pydantic import Field
 from spiralarms.config import Settings
 from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
 from spiralarms.io.atomic import refuse_input_as_output, write_text
-from spiralarms.logs import build_trainer, call_trainer, quiet_lightning
+from spiralarms.runtime import build_trainer, call_trainer, quiet_lightning
 from spiralarms.models.fusion import inference_batch_size
 from spiralarms.models.loading import LoadedModel, load_model
 from spiralarms.predictions.output import Manifest, OutputLayout, RunIdentity

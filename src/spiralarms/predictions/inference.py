@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from spiralarms.logs import build_trainer, call_trainer, quiet_lightning
+from spiralarms.runtime import build_trainer, call_trainer, quiet_lightning
 from spiralarms.models.module import ArmClassifierModule
 
 __all__ = ["predict_arrays"]

@@ -315,7 +315,7 @@ def build_listing(
     out = Path(out)
     bar = None
     if progress:
-        from spiralarms.logs import progress_bar
+        from spiralarms.runtime import progress_bar
 
         bar = progress_bar(desc="listing inputs", unit=" rows", leave=False, delay=2.0)
     with atomic_path(out, fsync=False) as tmp:

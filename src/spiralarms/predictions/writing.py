@@ -100,7 +100,7 @@ class RowProgress(Callback):
 
     def on_predict_start(self, trainer, pl_module) -> None:
         if self.enabled and trainer.is_global_zero:
-            from spiralarms.logs import progress_bar
+            from spiralarms.runtime import progress_bar
 
             # disable=None: no bar where standard error is not a terminal (logs, pipes).
             self._bar = progress_bar(total=self.total, initial=self.initial, unit="img", desc=self.desc,

@@ -352,7 +352,7 @@ class EmbeddingCache:
 
         bar = None
         if self.progress:
-            from spiralarms.logs import progress_bar
+            from spiralarms.runtime import progress_bar
 
             bar = progress_bar(total=len(names) * len(eval_dataset), desc=f"{name} features", unit="img")
         stacks, labels = [], None

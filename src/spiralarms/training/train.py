@@ -54,7 +54,7 @@ from spiralarms.config import (
 from spiralarms.data.images import scan_images
 from spiralarms.data.store import PreparedStore, is_prepared_store
 from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
-from spiralarms.logs import build_trainer, call_trainer, is_first_process
+from spiralarms.runtime import build_trainer, call_trainer, is_first_process
 from spiralarms.predictions.inference import predict_arrays
 from spiralarms.models.backbones import build_classifier
 from spiralarms.models.fusion import inference_batch_size

@@ -365,7 +365,7 @@ def _build(out: Path, table: pd.DataFrame, settings: dict, bounds, crop: int, gr
     done = _done_chunks(out, bounds)
     todo = [k for k in range(len(bounds)) if k not in done]
     n_reused_rows = sum(bounds[k][1] - bounds[k][0] for k in done)
-    from spiralarms.logs import progress_bar
+    from spiralarms.runtime import progress_bar
 
     with progress_bar(enabled=progress, total=n, initial=n_reused_rows, desc="preparing store", unit="img") as bar:
         _run_chunks(out, images_path, table, bounds, todo, crop, grey, min(workers, max(len(todo), 1)), bar)

@@ -230,7 +230,7 @@ def cutout_statistics(files: Iterable[str | os.PathLike], progress: bool = False
     pandas.DataFrame
         A ``file`` column, the :data:`STATISTICS` columns and ``jpeg_quality``.
     """
-    from spiralarms.logs import progress_bar
+    from spiralarms.runtime import progress_bar
 
     from spiralarms.data.images import load_image_uint8
 

@@ -182,7 +182,7 @@ def synthesize_dataset(
         ``out`` is a file, or ``sky_from`` is not a folder of readable colour cutouts
         of ``size`` pixels (naming the file) or is given with the ``crisp`` preset.
     """
-    from spiralarms.logs import progress_bar
+    from spiralarms.runtime import progress_bar
 
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
         raise SpiralArmsError(f"n_per_class {n_per_class!r}: give an integer >= 1")

@@ -1,4 +1,8 @@
-"""Lightning at the terminal: its banners and tips kept off, Ctrl-C kept a KeyboardInterrupt, device errors one line."""
+"""How work runs under Lightning, in one place for every command.
+
+Trainers built with device errors as one line, the launcher's rank, Ctrl-C kept a
+KeyboardInterrupt, Lightning's banners and harmless warnings off, progress bars.
+"""
 
 from __future__ import annotations
 
