@@ -374,6 +374,7 @@ def main() -> None:
         bare, ours, theirs = 0.0, 0.0, 0.0
         paired = []  # the engine / the bare forward of the same round, run next to each other
         zoobot_workers = {0: 0.0, 1: 0.0}  # Zoobot's rate with each worker count (first round)
+        zoobot_best = 0  # the faster worker count, once the first round has tried both
         for r in range(rounds):
             steps = ["bare", "ours", "compiled", "zoobot"]
             steps = steps[r % len(steps):] + steps[: r % len(steps)]
