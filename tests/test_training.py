@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import warnings
 
 import lightning as L
@@ -221,26 +223,31 @@ def test_resume_after_a_kill_repeats_no_epoch(synth_catalog, tmp_path):
 
 
 class CtrlC(L.Callback):
-    """Ctrl-C at the end of ``epoch``'s training, after the checkpoints of the epochs before."""
+    """Ctrl-C (or a SIGTERM) at the end of ``epoch``'s training, after the checkpoints of the epochs before."""
 
-    def __init__(self, epoch: int):
-        self.epoch = epoch
+    def __init__(self, epoch: int, sigterm: bool = False):
+        self.epoch, self.sigterm = epoch, sigterm
 
     def on_train_epoch_end(self, trainer, pl_module):
         if trainer.current_epoch == self.epoch:
+            if self.sigterm:
+                os.kill(os.getpid(), signal.SIGTERM)
             raise KeyboardInterrupt
 
 
 @pytest.mark.slow
-def test_ctrl_c_stays_a_keyboard_interrupt_and_the_run_resumes(synth_catalog, tmp_path):
-    import signal
+@pytest.mark.parametrize("sigterm", [False, True], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stays_a_keyboard_interrupt_and_the_run_resumes(synth_catalog, tmp_path, sigterm):
+    """SIGTERM, under the command line's handler, stops training as Ctrl-C does, and says it was a SIGTERM."""
+    from spiralarms.runtime import Terminated, stop_on_sigterm
 
     cfg = config(synth_catalog, "train.max_epochs=3", "train.embedding_cache=false")
-    before = signal.getsignal(signal.SIGINT)
+    before, before_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     # Lightning turns Ctrl-C into sys.exit(1) and leaves SIGINT ignored.
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut", callbacks=[CtrlC(epoch=1)])
-    assert signal.getsignal(signal.SIGINT) is before
+    with pytest.raises(Terminated if sigterm else KeyboardInterrupt) as stopped, stop_on_sigterm():
+        train(cfg, tmp_path / "cut", callbacks=[CtrlC(epoch=1, sigterm=sigterm)])
+    assert isinstance(stopped.value, Terminated) is sigterm
+    assert signal.getsignal(signal.SIGINT) is before and signal.getsignal(signal.SIGTERM) is before_term
     assert (tmp_path / "cut" / "checkpoints" / "last.ckpt").is_file()
     resumed = train(cfg, tmp_path / "cut")
     assert resumed.summary["resumed_from_epoch"] == 1 and resumed.history["epoch"].tolist() == [0, 1, 2]

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterator
 
 __all__ = ["quiet_lightning", "lightning_banners_off", "call_trainer", "build_trainer", "launcher_rank",
-           "is_first_process", "LIGHTNING_LOGGERS", "HARMLESS_WARNINGS"]
+           "is_first_process", "Terminated", "stop_on_sigterm", "LIGHTNING_LOGGERS", "HARMLESS_WARNINGS"]
 
 #: Where launchers put a process's rank: torchrun, SLURM's srun, LSF's jsrun, Lightning's own DDP children.
 _RANK_VARIABLES = ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "LOCAL_RANK")
@@ -35,6 +35,44 @@ def is_first_process() -> bool:
     """
     rank = launcher_rank()
     return rank is None or (rank == "0" and os.environ.get("NODE_RANK", "0") == "0")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler's time limit, ``docker stop``), raised in the main thread.
+
+    A KeyboardInterrupt, so that a polite stop ends a run exactly as Ctrl-C does:
+    Lightning tears its loop down, finished parts and checkpoints stay, temporary
+    files are removed on the way out, and a rerun resumes.
+    """
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` instead of ending the process at once.
+
+    Python's default for SIGTERM kills the process where it stands: no ``finally``
+    runs, so temporary files stay behind; and Lightning's own handler only sets a
+    flag that its prediction loop never reads, so ``spiralarms predict`` ran on to
+    the end. Only the first SIGTERM raises (a second one, during the clean-up, is
+    ignored; SIGKILL still ends everything). Outside the main thread, or where
+    signals cannot be set, this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+
+    def raise_terminated(signum, frame):
+        if not received:
+            received.append(signum)
+            raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
 
 #: Loggers through which Lightning prints "GPU available", tips and summaries.
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero")
@@ -75,19 +113,21 @@ def call_trainer(method, *args, **kwargs):
     Raises
     ------
     KeyboardInterrupt
-        Where Lightning, interrupted by Ctrl-C, would exit the process.
+        Where Lightning, interrupted by Ctrl-C, would exit the process;
+        :class:`Terminated` where the interruption was a SIGTERM.
     """
     trainer = method.__self__
     main_thread = threading.current_thread() is threading.main_thread()
     handler = signal.getsignal(signal.SIGINT) if main_thread else None
     try:
         return method(*args, **kwargs)
-    except SystemExit:
+    except SystemExit as exc:
         if not trainer.interrupted:
             raise
         if main_thread and handler is not None:
             signal.signal(signal.SIGINT, handler)
-        raise KeyboardInterrupt from None
+        # Lightning exits inside its `except KeyboardInterrupt`: the context is what it caught.
+        raise (Terminated if isinstance(exc.__context__, Terminated) else KeyboardInterrupt) from None
 
 
 #: Environment variables by which a process learns it is one node of several (Lightning's

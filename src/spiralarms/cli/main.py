@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 from spiralarms import __version__
 from spiralarms.cli import data, demo, explain, predict, reproduce, science, train
 from spiralarms.errors import SpiralArmsError
-from spiralarms.runtime import launcher_rank
+from spiralarms.runtime import Terminated, launcher_rank, stop_on_sigterm
 
 __all__ = ["SpiralArmsGroup", "app", "run"]
 
@@ -52,14 +52,16 @@ class SpiralArmsGroup(TyperGroup):
 
     :class:`~spiralarms.errors.SpiralArmsError` and the filesystem's refusals (no
     such file, permission denied, disk full) become ``error: <message>``; Ctrl-C
-    becomes ``interrupted`` and exit status 130. Warnings print as one line.
+    becomes ``interrupted`` and exit status 130, SIGTERM ``terminated`` and 143,
+    both with finished work kept. Warnings print as one line.
     """
 
     def invoke(self, ctx: Any) -> Any:
         """Run the chosen command under the error handler."""
         warnings.formatwarning = _one_line_warning
         try:
-            return super().invoke(ctx)
+            with stop_on_sigterm():
+                return super().invoke(ctx)
         except SpiralArmsError as exc:
             _fail(str(exc))
         except BrokenPipeError:
@@ -77,6 +79,9 @@ class SpiralArmsGroup(TyperGroup):
             if exc.errno == 28:
                 _fail(f"{where}: no space left on the device")
             _fail(f"{where}: {exc.strerror or exc}")
+        except Terminated:
+            typer.echo("terminated", err=True)
+            raise typer.Exit(code=143) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(code=130) from None
