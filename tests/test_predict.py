@@ -246,13 +246,7 @@ def _cli(*args, timeout=300):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
-def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tiny_run, tiny_galaxies, tmp_path, stop):
-    """SIGTERM (``kill``, a scheduler's time limit) ends the run at once, as Ctrl-C does.
-
-    Lightning's own SIGTERM handler only sets a flag its prediction loop never reads:
-    the run went on to the end.
-    """
+def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tiny_run, tiny_galaxies, tmp_path):
     images = tiny_galaxies / "images"
     straight = tmp_path / "straight.parquet"
     assert _cli("predict", tiny_run, images, "--out", straight, "--chunk-size", "4", "--workers", "0").returncode == 0
@@ -261,21 +255,15 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tiny_run, tiny_g
     process = subprocess.Popen(
         [sys.executable, "-m", "spiralarms", "predict", str(tiny_run), str(images), "--out", str(out),
          "--chunk-size", "4", "--workers", "0", "--batch-size", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 120
     while time.time() < deadline and len(list(parts.glob("part-*.parquet"))) < 3:
         time.sleep(0.05)
-    process.send_signal(stop)
-    _, stderr = process.communicate(timeout=60)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
     done = len(list(parts.glob("part-*.parquet")))
     assert 3 <= done < 18, "killed mid-run"
-    if stop == signal.SIGTERM:
-        assert process.returncode == 143 and stderr == "terminated\n"
-        # a clean stop: no temporary part, no lock file left behind
-        assert {p.name for p in parts.iterdir()} - {"_inputs.parquet", "_manifest.json"} == {
-            p.name for p in parts.glob("part-*.parquet")}
-        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     resumed = _cli("predict", tiny_run, images, "--out", out, "--chunk-size", "4", "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["n_resumed"] >= 12

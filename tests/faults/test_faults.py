@@ -24,6 +24,7 @@ import torch
 
 from faultkit import (
     BAD_ENTRIES,
+    Outcome,
     READABLE_EXTRA,
     TINY_TRAIN,
     one_line_error,
@@ -331,47 +332,81 @@ def test_full_disk_is_a_one_line_error_and_leaves_no_partial_file(command, small
         assert good.read_bytes() == before, "the good earlier table is intact"
 
 
-# --- kill -9 at random points -----------------------------------------------------------
+# --- kill -9 and SIGTERM at random points ------------------------------------------------
+#: How a run is stopped from outside: SIGKILL leaves what was in flight; SIGTERM (``kill``,
+#: a scheduler's time limit) must end it as Ctrl-C does, at once, with no temporary file.
+STOPS = {"kill -9": signal.SIGKILL, "SIGTERM": signal.SIGTERM}
 
 
-def _kill_when(args, ready, timeout=180):
+def _stop_when(args, ready, stop, timeout=180) -> Outcome:
     process = subprocess.Popen([sys.executable, "-m", "spiralarms", *map(str, args)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + timeout
     while time.time() < deadline and process.poll() is None and not ready():
         time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.send_signal(STOPS[stop])
+    _, stderr = process.communicate(timeout=120)
+    return Outcome(process.returncode, "", stderr)
+
+
+def _stopped_cleanly(outcome: Outcome, stop: str, folder: Path) -> list[str]:
+    """What is wrong with how the run ended: SIGTERM must say so, exit 143 and leave no temporary file."""
+    if stop != "SIGTERM":
+        return []
+    wrong = [] if (outcome.code, outcome.stderr) == (143, "terminated\n") else [f"ended {outcome.code}: {outcome.stderr!r}"]
+    return wrong + [str(p) for p in folder.rglob("*") if p.is_file() and (p.name.startswith(".") or ".tmp" in p.name)]
+
+
+def _repeated_catalogue(tiny_galaxies: Path, folder: Path, times: int = 40) -> Path:
+    """The tiny catalogue 40 times over, new ids, the same images: long enough (2,360 rows) to stop mid-run."""
+    table = pd.read_csv(tiny_galaxies / "catalog.csv")
+    table = pd.concat([table] * times, ignore_index=True)
+    table["dr7objid"] = table["dr7objid"].min() + np.arange(len(table))
+    table["file"] = [str(tiny_galaxies / f) for f in table["file"]]
+    path = folder / "catalog.csv"
+    table.to_csv(path, index=False)
+    return path
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1])
-def test_prepare_killed_at_a_random_point_resumes_to_the_same_store(seed, tiny_galaxies, tmp_path, record):
+@pytest.mark.parametrize("seed, stop", [(0, "kill -9"), (1, "kill -9"), (2, "SIGTERM")])
+def test_prepare_killed_at_a_random_point_resumes_to_the_same_store(seed, stop, tiny_galaxies, tmp_path, record):
+    catalog = _repeated_catalogue(tiny_galaxies, tmp_path)
+    same = ("--crop", "64", "--workers", "1", "--chunk-size", "16")
     straight = tmp_path / "straight"
-    assert run_cli("prepare", tiny_galaxies / "catalog.csv", straight, "--crop", "64", "--workers", "1").code == 0
+    assert run_cli("prepare", catalog, straight, *same).code == 0
     store = tmp_path / "killed"
-    rng = np.random.default_rng(seed)
-    after = int(rng.integers(1, 3))
-    _kill_when(("prepare", tiny_galaxies / "catalog.csv", store, "--crop", "64", "--workers", "1"),
-               lambda: len(list((store / "chunks").glob("*.json"))) >= after if (store / "chunks").is_dir() else False)
-    outcome = run_cli("prepare", tiny_galaxies / "catalog.csv", store, "--crop", "64", "--workers", "1")
-    record("prepare", "kill -9", partial=partial_files(store), kill=True)
+    after = int(np.random.default_rng(seed).integers(1, 40))
+    stopped = _stop_when(("prepare", catalog, store, *same),
+                         lambda: len(list((store / "chunks").glob("*.json"))) >= after if (store / "chunks").is_dir()
+                         else False, stop)
+    unclean = _stopped_cleanly(stopped, stop, tmp_path)
+    assert not (store / "index.parquet").exists() and len(list((store / "chunks").glob("*.json"))) >= after, \
+        "stopped mid-run"
+    outcome = run_cli("prepare", catalog, store, *same)
+    record("prepare", stop, partial=partial_files(store) + unclean, kill=True)
+    assert unclean == []
     assert outcome.code == 0, outcome.stderr
     assert (store / "images.npy").read_bytes() == (straight / "images.npy").read_bytes()
     pd.testing.assert_frame_equal(pd.read_parquet(store / "index.parquet"), pd.read_parquet(straight / "index.parquet"))
 
 
 @pytest.mark.slow
-def test_predict_killed_at_a_random_point_resumes_to_the_same_table(tiny_run, tiny_galaxies, tmp_path, record):
+@pytest.mark.parametrize("stop", STOPS)
+def test_predict_killed_at_a_random_point_resumes_to_the_same_table(stop, tiny_run, tiny_galaxies, tmp_path, record):
+    """Before SIGTERM was handled, predict ignored it (Lightning only sets a flag) and ran to the end."""
     same = ("--chunk-size", "5", "--batch-size", "1", "--workers", "0")  # batch size changes float rounding
     straight = tmp_path / "straight.csv"
     assert run_cli("predict", tiny_run, tiny_galaxies / "images", "--out", straight, *same).code == 0
     out = tmp_path / "killed.csv"
     parts = tmp_path / "killed.csv.parts"
     after = int(np.random.default_rng(3).integers(2, 8))
-    _kill_when(("predict", tiny_run, tiny_galaxies / "images", "--out", out, *same),
-               lambda: len(list(parts.glob("part-*.parquet"))) >= after)
+    stopped = _stop_when(("predict", tiny_run, tiny_galaxies / "images", "--out", out, *same),
+                         lambda: len(list(parts.glob("part-*.parquet"))) >= after, stop)
+    unclean = _stopped_cleanly(stopped, stop, tmp_path)
+    assert not out.exists() and len(list(parts.glob("part-*.parquet"))) >= after, "stopped mid-run"
     outcome = run_cli("predict", tiny_run, tiny_galaxies / "images", "--out", out, *same)
-    record("predict", "kill -9", partial=partial_files(tmp_path), kill=True)
+    record("predict", stop, partial=partial_files(tmp_path) + unclean, kill=True)
+    assert unclean == []
     assert outcome.code == 0, outcome.stderr
     assert out.read_bytes() == straight.read_bytes()
