@@ -568,8 +568,13 @@ def test_export_folder_and_hub_cache_give_the_same_model(tiny_run, loaded, folde
     assert "library_name: spiralarms" in (folder / "README.md").read_text()
     exported = load_model(folder)
     assert exported.fingerprint == loaded.fingerprint and exported.card == loaded.card
-    with pytest.raises(SpiralArmsError, match="not empty"):
+    with pytest.raises(SpiralArmsError, match="holds an exported model; use --overwrite"):
         export_model(tiny_run, folder)
+    # a folder of something else (the run itself) is never offered --overwrite, nor replaced by it
+    for overwrite in (False, True):
+        with pytest.raises(SpiralArmsError, match="exists and is not an exported model folder; give a new"):
+            export_model(tiny_run, tiny_run, overwrite=overwrite)
+    assert (tiny_run / "checkpoints" / "best.ckpt").is_file()
     # A hub repository as huggingface_hub caches it: models--owner--name/snapshots/<rev>/...
     cache = tmp_path / "hf"
     snapshot = cache / "models--someone--arms" / "snapshots" / ("a" * 40)

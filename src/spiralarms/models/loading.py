@@ -358,10 +358,11 @@ def export_model(source: str | os.PathLike, out_dir: str | os.PathLike, *, overw
         if not out_dir.is_dir():
             raise SpiralArmsError(f"{out_dir}: exists and is not a folder")
         if any(out_dir.iterdir()):
-            if not overwrite:
-                raise SpiralArmsError(f"{out_dir}: exists and is not empty; use --overwrite to replace an exported model")
+            # Checked first: --overwrite would not help, so the message must not offer it.
             if not (out_dir / CONFIG_FILE).is_file():
-                raise SpiralArmsError(f"{out_dir}: not an exported model folder; refusing to replace it")
+                raise SpiralArmsError(f"{out_dir}: exists and is not an exported model folder; give a new or empty folder")
+            if not overwrite:
+                raise SpiralArmsError(f"{out_dir}: holds an exported model; use --overwrite to replace it")
     loaded = load_model(source)
     metrics = None
     run_dir = Path(source)
