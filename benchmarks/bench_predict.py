@@ -42,10 +42,14 @@ It prints:
    10^4 and 10^6 rows whose files are missing (so only the input and output paths are
    measured) and of 10^3 and 10^4 real cutouts (``--real-rows 100000`` for the
    issue's 10^5, about 20 minutes on 2 cores; ``--memory-only`` runs this step
-   alone): flat within 10 % is the goal.
+   alone): flat within 10 % is the goal. Then 5 x 10^3 and 2 x 10^4 real cutouts read
+   by 2 worker processes (as on a GPU, where workers are the default), judged by the
+   peak of the whole process tree's proportional set size, sampled every 0.2 s (the
+   workers' share rises over their first thousand rows or so, as they touch pages
+   they share with the parent; 10^3 rows would end before it levels off).
 
 ``--quick`` runs every step on 16 cutouts with timm's tiny ``test_efficientnet`` (random
-weights) at 64 px, and only the missing-file memory pair, on small catalogues: it
+weights) at 64 px, and only the missing-file memory pairs, on small catalogues: it
 checks that the benchmark runs, its numbers mean nothing.
 
 On a GPU it also reports images/s for B0 at 224 px in bf16 (the public timm
@@ -279,9 +283,11 @@ def zoobot(python: str, files: list[str], folder: Path, workers: int) -> float |
 
 # The child's own peak: VmHWM of its address space. Not getrusage's ru_maxrss, which
 # Linux carries across execve: a child spawned by a parent that once held 2 GB reports
-# the parent's 2 GB whatever it uses itself (the flat 2.3 GB of earlier runs).
+# the parent's 2 GB whatever it uses itself (the flat 2.3 GB of earlier runs). With
+# reading workers, the whole tree's proportional set size (PSS, so the pages a forked
+# worker shares with its parent count once) is sampled every 0.2 s.
 CHILD = r"""
-import json, resource, sys, time
+import json, os, resource, sys, threading, time
 from spiralarms.predictions import predict
 def peak_mb():
     try:
@@ -290,36 +296,68 @@ def peak_mb():
     except (OSError, StopIteration):  # not Linux: ru_maxrss (bytes on macOS)
         scale = 1 if sys.platform == "darwin" else 1024
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
-checkpoint, inputs, out = sys.argv[1:4]
+def pss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            return next(int(l.split()[1]) for l in rollup if l.startswith("Pss:"))
+    except (OSError, StopIteration):
+        return 0
+def children(pid):
+    found = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return found
+tree = [0]
+def sample():
+    while True:
+        pids = [os.getpid()]
+        for pid in pids:
+            pids += children(pid)
+        tree[0] = max(tree[0], sum(map(pss_kb, pids)))
+        time.sleep(0.2)
+threading.Thread(target=sample, daemon=True).start()
+checkpoint, inputs, out, workers = sys.argv[1:5]
 start = time.perf_counter()
-summary = predict(checkpoint, inputs, out, batch_size=16, num_workers=0, progress=False, overwrite=True)
+summary = predict(checkpoint, inputs, out, batch_size=16, num_workers=int(workers), progress=False, overwrite=True)
 print(json.dumps({"rows": summary.n_inputs, "errors": summary.n_errors, "seconds": time.perf_counter() - start,
-                  "peak_mb": peak_mb()}))
+                  "peak_mb": peak_mb(), "tree_pss_mb": tree[0] / 1024}))
 """
 
 
-def peak_memory(checkpoint: Path, folder: Path, name: str, files: list[str]) -> dict:
+def peak_memory(checkpoint: Path, folder: Path, name: str, files: list[str], workers: int = 0) -> dict:
     catalog = folder / f"{name}.parquet"
     pd.DataFrame({"id": np.arange(len(files)).astype(str), "file": files}).to_parquet(catalog)
-    run = subprocess.run([sys.executable, "-c", CHILD, str(checkpoint), str(catalog), str(folder / f"{name}-out.parquet")],
-                         check=False, capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-c", CHILD, str(checkpoint), str(catalog), str(folder / f"{name}-out.parquet"),
+                          str(workers)], check=False, capture_output=True, text=True)
     if run.returncode != 0:
         raise SystemExit(f"memory run {name} failed: {run.stderr.strip()[-500:]}")
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def memory_section(checkpoint: Path, folder: Path, memory_sizes: dict) -> None:
-    """5. Peak memory of whole runs, each pair of sizes measured in fresh processes."""
-    print("\n5. peak memory of whole runs (main process, MB)")
-    for kind, sizes in memory_sizes.items():
+    """5. Peak memory of whole runs, each pair of sizes measured in fresh processes.
+
+    ``memory_sizes`` maps ``(kind, workers)`` to two sizes; ``kind`` is ``missing`` or
+    ``real``. Runs without workers are judged by the main process's peak, runs with
+    them by the sampled peak of the process tree.
+    """
+    print("\n5. peak memory of whole runs (MB): the main process's peak (VmHWM), and the sampled peak PSS of it with its reading workers")
+    for (kind, workers), sizes in memory_sizes.items():
+        label = f"{kind}, {workers} worker{'s' if workers != 1 else ''}"
+        key = "tree_pss_mb" if workers else "peak_mb"
         peaks = []
         for size in sizes:
             paths = [str(folder / "absent" / f"{i}.jpg") for i in range(size)] if kind == "missing" else real_files(size)
-            result = peak_memory(checkpoint, folder, f"{kind}-{size}", paths)
-            peaks.append(result["peak_mb"])
-            print(f"  {kind:8s} {size:>9,d} rows: {result['peak_mb']:7.0f} MB, {result['rows'] / result['seconds']:8.0f} rows/s, "
-                  f"{result['errors']:,d} error rows")
-        print(f"  {kind:8s} growth {sizes[0]:,d} -> {sizes[1]:,d} rows: {100 * (peaks[1] / peaks[0] - 1):+.1f} %   (goal within 10 %)")
+            result = peak_memory(checkpoint, folder, f"{kind}-{workers}-{size}", paths, workers)
+            peaks.append(result[key])
+            print(f"  {label:18s} {size:>9,d} rows: main peak {result['peak_mb']:6.0f} MB, tree PSS {result['tree_pss_mb']:6.0f} MB, "
+                  f"{result['rows'] / result['seconds']:7.0f} rows/s, {result['errors']:,d} error rows")
+        print(f"  {label:18s} growth {sizes[0]:,d} -> {sizes[1]:,d} rows: {100 * (peaks[1] / peaks[0] - 1):+.1f} %   "
+              f"(goal within 10 %)")
 
 
 def main() -> None:
@@ -336,8 +374,9 @@ def main() -> None:
     n = args.images or (16 if args.quick else 1200)
     # Each memory run is a fresh process (importing Lightning alone takes seconds), so
     # the smoke run measures the missing-file pair only.
-    memory_sizes = ({"missing": (10**2, 10**3)} if args.quick
-                    else {"missing": (10**4, 10**6), "real": (10**3, args.real_rows)})
+    memory_sizes = ({("missing", 0): (10**2, 10**3), ("missing", 1): (10**2, 10**3)} if args.quick
+                    else {("missing", 0): (10**4, 10**6), ("real", 0): (10**3, args.real_rows),
+                          ("real", 2): (5 * 10**3, 2 * 10**4)})
     backbone, crop = ("test_efficientnet", 64) if args.quick else (BACKBONE, CROP)
     print(f"bench_predict: {machine()}; {time.strftime('%Y-%m-%d')}")
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -31,7 +31,7 @@ KEY_LINE = {
     "bench_cache_accuracy": r"^\s+cached 2 \|\s+1 \| \d\.\d{3} ± nan",
     "bench_embedding_cache": r"^speed-up\s+[\d.]+ x per epoch",
     "bench_faults": r"^\| \*\*all\*\* \| \d+ \| \d+ \|",
-    "bench_predict": r"^\s+missing\s+growth 100 -> 1,000 rows: [+-][\d.]+ %",
+    "bench_predict": r"^\s+missing, 1 worker\s+growth 100 -> 1,000 rows: [+-][\d.]+ %",
     "bench_predict_gpu": r"^\s+bare forward \(batch 16\)\s+[\d.]+$",
     "bench_recipes": r"^beats the paper's recipe on m=4 F1 and macro F1: ",
     "bench_store": r"^\s+dataset item \(float tensor\)\s+[\d.]+\s+[\d.]+\s+[\d.]+x$",
