@@ -54,8 +54,8 @@ def stop_on_sigterm() -> Iterator[None]:
     runs, so temporary files stay behind; and Lightning's own handler only sets a
     flag that its prediction loop never reads, so ``spiralarms predict`` ran on to
     the end. Only the first SIGTERM raises (a second one, during the clean-up, is
-    ignored; SIGKILL still ends everything). Outside the main thread, or where
-    signals cannot be set, this does nothing.
+    ignored; SIGKILL still ends everything). Outside the main thread, where Python
+    cannot set signal handlers, this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -71,7 +71,8 @@ def stop_on_sigterm() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        # None: a handler set outside Python, which cannot be put back; the default then.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 #: Loggers through which Lightning prints "GPU available", tips and summaries.
