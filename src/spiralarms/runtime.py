@@ -14,7 +14,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 
-__all__ = ["quiet_lightning", "lightning_banners_off", "call_trainer", "build_trainer", "launcher_rank",
+__all__ = ["quiet_lightning", "harmless_warnings_off", "lightning_banners_off", "call_trainer", "build_trainer", "launcher_rank",
            "is_first_process", "Terminated", "stop_on_sigterm", "LIGHTNING_LOGGERS", "HARMLESS_WARNINGS"]
 
 #: Where launchers put a process's rank: torchrun, SLURM's srun, LSF's jsrun, Lightning's own DDP children.
@@ -195,6 +195,15 @@ def lightning_banners_off() -> None:
 
 
 @contextlib.contextmanager
+def harmless_warnings_off() -> Iterator[None]:
+    """Drop :data:`HARMLESS_WARNINGS` for the block; other warnings still show."""
+    with warnings.catch_warnings():
+        for message in HARMLESS_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
+        yield
+
+
+@contextlib.contextmanager
 def quiet_lightning() -> Iterator[None]:
     """Raise Lightning's loggers to WARNING and drop :data:`HARMLESS_WARNINGS` for the block.
 
@@ -205,9 +214,7 @@ def quiet_lightning() -> Iterator[None]:
     for logger in loggers:
         logger.setLevel(logging.WARNING)
     try:
-        with warnings.catch_warnings():
-            for message in HARMLESS_WARNINGS:
-                warnings.filterwarnings("ignore", message=message)
+        with harmless_warnings_off():
             yield
     finally:
         for logger, level in zip(loggers, levels):

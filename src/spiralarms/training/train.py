@@ -54,7 +54,7 @@ from spiralarms.config import (
 from spiralarms.data.images import scan_images
 from spiralarms.data.store import PreparedStore, is_prepared_store
 from spiralarms.errors import SpiralArmsError, SpiralArmsWarning
-from spiralarms.runtime import build_trainer, call_trainer, is_first_process
+from spiralarms.runtime import build_trainer, call_trainer, harmless_warnings_off, is_first_process
 from spiralarms.predictions.inference import predict_arrays
 from spiralarms.models.backbones import build_classifier
 from spiralarms.models.fusion import inference_batch_size
@@ -542,11 +542,7 @@ def _train(config, run_dir: Path, resume, table, classes, callbacks, cache_dir) 
     classes = _without_empty_classes(table, classes, str(config.data.catalog or "table"))
 
     d, m, t = config.data, config.model, config.train
-    with _scoped_process_state(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
-        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
-        warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
+    with _scoped_process_state(), harmless_warnings_off():
         trainer = _make_trainer(config, run_dir, callbacks)
         # Under DDP every process runs this function; only rank 0 touches the folder.
         # The other ranks start when rank 0 calls fit, after it has cleared and written.
