@@ -142,7 +142,8 @@ def build_trainer(**options):
     Parameters
     ----------
     **options
-        Passed to ``lightning.Trainer``.
+        Passed to ``lightning.Trainer``; :class:`spiralarms.stopping.StopTogether` is
+        added to its callbacks, so that every process of a run stops when one does.
 
     Returns
     -------
@@ -166,6 +167,9 @@ def build_trainer(**options):
     named = ", ".join(
         f"{key} {options[key]!r}" for key in ("accelerator", "devices", "strategy", "num_nodes") if key in options
     )
+    from spiralarms.stopping import StopTogether
+
+    options = {**options, "callbacks": [*(options.get("callbacks") or ()), StopTogether()]}
     try:
         trainer = L.Trainer(**options)
     except (MisconfigurationException, ValueError, TypeError, RuntimeError) as exc:

@@ -368,6 +368,53 @@ def _repeated_catalogue(tiny_galaxies: Path, folder: Path, times: int = 40) -> P
     return path
 
 
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (Lightning's launcher starts the other ranks so), from /proc."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the other rank through /proc (Linux)")
+@pytest.mark.parametrize("stopped, stop", [("rank 1", "SIGTERM"), ("rank 0", "kill -9")])
+def test_ddp_predict_stops_every_process_when_one_is_stopped(stopped, stop, tiny_run, tiny_galaxies, tmp_path, record):
+    """Before, SIGTERM to rank 1 alone hung both processes for good (Lightning's handler
+    broadcasts from inside itself), and after kill -9 of rank 0 rank 1 predicted on alone."""
+    catalog = _repeated_catalogue(tiny_galaxies, tmp_path)
+    same = ("--chunk-size", "16", "--batch-size", "1", "--workers", "0")
+    ddp = ("--accelerator", "cpu", "--devices", "2", "--strategy", "ddp")
+    straight = tmp_path / "straight.parquet"
+    assert run_cli("predict", tiny_run, catalog, "--out", straight, *same).code == 0
+    out = tmp_path / "killed.parquet"
+    parts = tmp_path / "killed.parquet.parts"
+    command = [sys.executable, "-m", "spiralarms", "predict", str(tiny_run), str(catalog), "--out", str(out), *same, *ddp]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and process.poll() is None and (
+            len(list(parts.glob("part-*.parquet"))) < 2 or not _children(process.pid)):
+        time.sleep(0.02)
+    assert process.poll() is None, process.communicate()[1]
+    (rank1,) = _children(process.pid)
+    os.kill(rank1 if stopped == "rank 1" else process.pid, STOPS[stop])
+    # The pipe closes when both processes have ended: neither waits for the other for ever.
+    _, stderr = process.communicate(timeout=90)
+    assert not out.exists(), "stopped mid-run"
+    lines = stderr.strip().splitlines()
+    if stopped == "rank 1":
+        assert process.returncode == 1 and "terminated" in lines, stderr
+        assert lines[-1] == (f"error: process 1 of this run (pid {rank1}) ended with status 143, so every process "
+                             "stops; what was finished is kept: run the same command again to resume"), stderr
+    else:
+        assert process.returncode == -signal.SIGKILL
+        assert lines == ["error: rank 1: the process that started this one has gone, so it stops too; "
+                         "what was finished is kept"], stderr
+    # In a process of its own: Lightning's launcher starts rank 1 by running this process's command line again.
+    resumed = run_process("predict", tiny_run, catalog, "--out", out, *same, *ddp)
+    record("predict --devices 2", f"{stop} of {stopped}", partial=partial_files(tmp_path), kill=True)
+    assert resumed.code == 0, resumed.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(straight), pd.read_parquet(out), check_exact=False, atol=1e-6)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed, stop", [(0, "kill -9"), (1, "kill -9"), (2, "SIGTERM")])
 def test_prepare_killed_at_a_random_point_resumes_to_the_same_store(seed, stop, tiny_galaxies, tmp_path, record):
