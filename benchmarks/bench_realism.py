@@ -20,7 +20,10 @@ Galaxy Zoo JPEGs, ``index.csv`` with ``weak_spiral_flag``) and on synthetic sets
    (``--demo-preset`` another, ``--demo-run`` reuses a trained one), then ``spiralarms predict`` on the real cutouts: the AUC of
    ``1 - p(?)`` for telling flagged spirals from flagged non-spirals (and the same with
    ``--tta 8``, with a paired bootstrap interval of the gain), the label distribution
-   of each, and how often the label survives a 90-degree rotation.
+   of each, and how often the label survives a 90-degree rotation. Beside it,
+   yardsticks: the AUC of the g - r colour alone, the same AUC within colour terciles,
+   and a probe fitted on the flags themselves on the demo head's frozen features
+   (cross-validated): the most those features carry to the flags.
 4. **Galaxies on real sky** (``--no-real-sky`` skips it): half the real cutouts lend
    their sky to the demo's number of galaxies (``spiralarms synth --sky-from``), the
    demo's configuration is trained on them, and it and the demo model are scored on
@@ -124,6 +127,43 @@ def domain_auc(synthetic: np.ndarray, real: np.ndarray, seed: int = 0) -> dict[s
     return out
 
 
+def flag_references(features: np.ndarray, colour: np.ndarray, flag: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """What else tells the flagged spirals from the flagged non-spirals: yardsticks for the demo.
+
+    ``colour``: the AUC of ``-(g - r)`` alone (spirals are bluer; the sign is the
+    physics', not fitted), over the cutouts whose colour was measured. ``flag_probe``:
+    a logistic regression fitted on the flags themselves, on the same frozen
+    ``lite0-imagenet`` features the demo's head sees, its strength chosen by an inner
+    3-fold search and scored 5-fold cross-validated: what those features can carry to
+    the flags when the flags are the training labels.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    measured = np.isfinite(colour)
+    probe = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)),
+                         {"logisticregression__C": np.logspace(-4, 0, 9)}, cv=3, scoring="roc_auc")
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    score = cross_val_predict(probe, features, flag, cv=folds, method="decision_function")
+    return {"colour": float(roc_auc_score(flag[measured], -colour[measured])),
+            "flag_probe": float(roc_auc_score(flag, score))}
+
+
+def auc_at_fixed_colour(flag: np.ndarray, score: np.ndarray, colour: np.ndarray) -> float:
+    """Mean AUC of ``score`` within the three g - r terciles: what it sees beyond colour."""
+    from sklearn.metrics import roc_auc_score
+
+    measured = np.isfinite(colour)
+    flag, score, colour = flag[measured], score[measured], colour[measured]
+    tercile = np.searchsorted(np.quantile(colour, [1 / 3, 2 / 3]), colour)
+    aucs = [roc_auc_score(flag[tercile == k], score[tercile == k]) for k in range(3)
+            if len(set(flag[tercile == k])) == 2]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
 def statistics_table(stats: dict[str, pd.DataFrame]) -> str:
     """Markdown table of the 10th / 50th / 90th percentiles of every statistic, set by set."""
     from spiralarms.data.synthetic.realism import STATISTICS
@@ -188,8 +228,12 @@ def auc_gain_interval(flag: np.ndarray, before: np.ndarray, after: np.ndarray, s
     return [float(v) for v in np.percentile(gains, [2.5, 97.5])]
 
 
-def demo_signals(run: Path, real: pd.DataFrame, work: Path, n_rotation: int, seed: int) -> dict:
-    """What the demo model says on the real cutouts: flagged-spiral AUC, labels, rotation."""
+def demo_signals(run: Path, real: pd.DataFrame, work: Path, n_rotation: int, seed: int,
+                 colour: np.ndarray | None = None) -> dict:
+    """What the demo model says on the real cutouts: flagged-spiral AUC, labels, rotation.
+
+    With ``colour`` (each cutout's g - r), also the AUC within colour terciles.
+    """
     from sklearn.metrics import roc_auc_score
 
     predictions = predict(run, list(real["file"]), work, "real")
@@ -216,6 +260,8 @@ def demo_signals(run: Path, real: pd.DataFrame, work: Path, n_rotation: int, see
         "rotation_agreement": float((rotated["label"].astype(str).to_numpy() == original).mean()),
         "n_real": int(len(real)),
         "n_rotation": int(len(chosen)),
+        "flagged_spiral_auc_at_fixed_colour": (None if colour is None else
+                                               auc_at_fixed_colour(flag, 1.0 - p_cant_tell, colour)),
     }
 
 
@@ -344,7 +390,9 @@ def main(argv: list[str] | None = None) -> dict:
         run = work / "demo" / "run"
     timings["demo"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    signals = demo_signals(run, real, work, args.n_rotation, args.seed)
+    colour = stats["real"]["g_r"].to_numpy(dtype=float)
+    signals = demo_signals(run, real, work, args.n_rotation, args.seed, colour)
+    references = flag_references(features["real"], colour, real["weak_spiral_flag"].to_numpy(), args.seed)
     timings["predictions"] = time.perf_counter() - t0
     real_sky = None
     if not args.no_real_sky:
@@ -373,6 +421,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  the same with --tta 8 (mean of the 8 rotations and flips): {signals['flagged_spiral_auc_tta8']:.3f} "
           f"(gain {signals['flagged_spiral_auc_tta8'] - signals['flagged_spiral_auc']:+.3f}, "
           f"paired bootstrap 95 % interval {low:+.3f} to {high:+.3f})")
+    print(f"  the same within g - r terciles (mean of 3; what it sees beyond colour): "
+          f"{signals['flagged_spiral_auc_at_fixed_colour']:.3f}")
+    print(f"  yardsticks: g - r colour alone {references['colour']:.3f}; a probe fitted on the flags themselves "
+          f"(frozen features, 5-fold CV) {references['flag_probe']:.3f}")
     for name, dist in signals["labels"].items():
         print(f"  labels of {name:19s}: " + ", ".join(f"{c}: {v:.2f}" for c, v in dist.items()))
     print(f"  label unchanged by a 90-degree rotation: {signals['rotation_agreement']:.3f} "
@@ -395,7 +447,8 @@ def main(argv: list[str] | None = None) -> dict:
     print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()) +
           f"; total {time.perf_counter() - start:.0f}")
 
-    result = {"domain_auc": aucs, "sky_domain_auc": sky_aucs, "demo": signals, "real_sky": real_sky,
+    result = {"domain_auc": aucs, "sky_domain_auc": sky_aucs, "demo": signals, "flag_references": references,
+              "real_sky": real_sky,
               "seconds": timings,
               "default_preset": DEFAULT_PRESET,
               "statistics": {name: t.drop(columns="file").median().to_dict() for name, t in table.items()}}

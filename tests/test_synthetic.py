@@ -739,6 +739,19 @@ def test_bench_realism_quick_run(tmp_path, capsys):
     for distribution in demo["labels"].values():
         assert sum(distribution.values()) == pytest.approx(1.0)
     assert demo["rotation_agreement"] * 6 == pytest.approx(round(demo["rotation_agreement"] * 6))
+    assert 0.0 <= demo["flagged_spiral_auc_at_fixed_colour"] <= 1.0 and "within g - r terciles" in printed
+    assert set(result["flag_references"]) == {"colour", "flag_probe"}
+    assert all(0.0 <= v <= 1.0 for v in result["flag_references"].values()) and "fitted on the flags" in printed
+    # A score that is colour and nothing else says nothing within the colour terciles.
+    rng = np.random.default_rng(0)
+    block = rng.integers(0, 3, 3000)
+    colour = block + rng.uniform(0, 0.5, 3000)
+    flag = (rng.random(3000) < np.array([0.8, 0.5, 0.2])[block]).astype(int)
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(flag, -colour) > 0.65
+    assert bench.auc_at_fixed_colour(flag, -colour, colour) == pytest.approx(0.5, abs=0.05)
+    assert bench.auc_at_fixed_colour(flag, flag + rng.normal(0, 0.01, 3000), colour) == pytest.approx(1.0)
     assert json.loads((tmp_path / "realism.json").read_text())["default_preset"] == DEFAULT_PRESET
     with Image.open(tmp_path / "figure.jpg") as figure:
         assert figure.format == "JPEG"
