@@ -201,12 +201,18 @@ def test_a_run_into_an_output_another_run_writes_stops_before_touching_it(loaded
     assert predict(loaded, folder_with_bad_files, out, progress=False).up_to_date
 
 
-@pytest.mark.parametrize("name", ["p.parquet", "p.csv", "dataset"])
-def test_an_output_inside_the_folder_of_cutouts_is_not_one_of_its_inputs(loaded, folder_with_bad_files, name):
-    out = folder_with_bad_files / name
-    first = predict(loaded, folder_with_bad_files, out, shard_rows=4, progress=False)
+@pytest.mark.parametrize("name, linked", [("p.parquet", None), ("p.csv", None), ("dataset", None),
+                                          ("p.csv", "input"), ("dataset", "output")])
+def test_an_output_inside_the_folder_of_cutouts_is_not_one_of_its_inputs(loaded, folder_with_bad_files, tmp_path,
+                                                                         name, linked):
+    """Also when the folder or the output is named through a symbolic link (the own files were listed then)."""
+    link = tmp_path / "linked"
+    link.symlink_to(folder_with_bad_files, target_is_directory=True)
+    folder = link if linked == "input" else folder_with_bad_files
+    out = (link if linked == "output" else folder_with_bad_files) / name
+    first = predict(loaded, folder, out, shard_rows=4, progress=False)
     assert first.n_inputs == 13, "the output's own files (parts, manifest, table) are not listed"
-    again = predict(loaded, folder_with_bad_files, out, shard_rows=4, progress=False)
+    again = predict(loaded, folder, out, shard_rows=4, progress=False)
     assert again.up_to_date and again.n_inputs == 13
 
 

@@ -146,8 +146,9 @@ def _walk_folder(folder: Path, recursive: bool, exclude: frozenset[str] = frozen
     """Rows of a folder: visible entries in name order, sub-folders in place when recursive.
 
     Symbolic links to folders are followed; a folder met twice (a link loop) keeps one
-    row with the reason instead of being walked again. Entries whose absolute path is
-    in ``exclude`` (the run's own output inside the folder) are not inputs.
+    row with the reason instead of being walked again. Entries whose path, with every
+    link resolved, is in ``exclude`` (the run's own output inside the folder, resolved
+    alike) are not inputs, however the folder and the output were named.
     """
     seen: set[tuple[int, int]] = set()
 
@@ -160,8 +161,9 @@ def _walk_folder(folder: Path, recursive: bool, exclude: frozenset[str] = frozen
         except OSError as exc:
             yield Path(directory).name, os.path.abspath(directory), f"cannot list folder: {exc.strerror or exc}"
             return
+        real = os.path.realpath(directory) if exclude else ""  # once per folder, not per file
         for entry in entries:
-            if exclude and os.path.abspath(entry.path) in exclude:
+            if exclude and os.path.join(real, entry.name) in exclude:
                 continue
             if recursive:
                 try:
@@ -323,7 +325,7 @@ def build_listing(
         try:
             if kind == "folder":
                 rows = []
-                skip = frozenset(os.path.abspath(Path(p).expanduser()) for p in exclude)
+                skip = frozenset(os.path.realpath(Path(p).expanduser()) for p in exclude)
                 for i, f, e in _walk_folder(source, recursive, skip):
                     rows.append((i, f, None, e))
                     if len(rows) >= shard_rows:
