@@ -43,3 +43,25 @@ def test_training_on_two_cpu_devices_with_ddp_spawn(tiny_galaxies, tmp_path):
     assert n_val == int((split["split"] == "val").sum()) > 0
     summary = json.loads(run.train_summary.read_text())
     assert summary["epochs_run"] >= 1
+
+
+def test_a_failed_process_of_a_ddp_spawn_run_is_one_line_not_a_traceback():
+    """torch.multiprocessing hands the spawning process the child's traceback as text."""
+    from torch.multiprocessing.spawn import ProcessExitedException, ProcessRaisedException
+
+    from spiralarms.cli.main import _spawned_failure
+
+    def raised(last_line):
+        message = f"\n\n-- Process 1 terminated with the following error:\nTraceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n{last_line}\n"
+        return ProcessRaisedException(message, 1, 4242)
+
+    peer = raised("RuntimeError: [gloo/transport/tcp/pair.cc:561] Connection closed by peer [127.0.0.1]:49290.")
+    assert _spawned_failure(peer) == "process 1 of this run stopped because another process of it ended"
+    bad = raised("spiralarms.errors.SpiralArmsError: catalog.csv, row 7: no image file for this row")
+    assert _spawned_failure(bad) == "catalog.csv, row 7: no image file for this row"
+    assert _spawned_failure(raised("ValueError: odd")) == "process 1 of this run failed: ValueError: odd"
+    killed = ProcessExitedException("process 0 terminated with signal SIGKILL", 0, 4243, -9, "SIGKILL")
+    assert _spawned_failure(killed).startswith("process 0 of this run was killed by SIGKILL")
+    exited = ProcessExitedException("process 1 terminated with exit code 3", 1, 4244, 3)
+    assert _spawned_failure(exited).startswith("process 1 of this run ended with status 3")
+    assert _spawned_failure(RuntimeError("Connection closed by peer")) is None, "not a ddp_spawn failure"

@@ -42,6 +42,28 @@ def _peer_gone(exc: RuntimeError) -> bool:
     return launcher_rank() is not None and (distributed or any(s in str(exc) for s in _PEER_GONE))
 
 
+def _spawned_failure(exc: BaseException) -> str | None:
+    """The line for a failed process of a ``ddp_spawn`` run (torch.multiprocessing's errors), else None.
+
+    The spawning process receives the child's whole traceback as text; the user gets
+    its last line, or what a :class:`SpiralArmsError` in the child said.
+    """
+    if type(exc).__module__ != "torch.multiprocessing.spawn":
+        return None
+    number = getattr(exc, "error_index", "?")
+    if type(exc).__name__ == "ProcessExitedException":
+        code, name = getattr(exc, "exit_code", None), getattr(exc, "signal_name", None)
+        how = f"was killed by {name}" if name else f"ended with status {code}"
+        return f"process {number} of this run {how}, so the run stops; run the same command again to resume"
+    lines = [line.strip() for line in str(getattr(exc, "msg", exc)).splitlines() if line.strip()]
+    last = lines[-1] if lines else type(exc).__name__
+    if any(s in last for s in _PEER_GONE):
+        return f"process {number} of this run stopped because another process of it ended"
+    if "SpiralArmsError: " in last:
+        return last.split("SpiralArmsError: ", 1)[1]
+    return f"process {number} of this run failed: {last}"
+
+
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     """Warnings as one line, ``warning: ...``, without the source line."""
     return "warning: " + " ".join(str(message).split()) + "\n"
@@ -85,8 +107,11 @@ class SpiralArmsGroup(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(code=130) from None
-        except RuntimeError as exc:
-            if not _peer_gone(exc):
+        except Exception as exc:
+            line = _spawned_failure(exc)
+            if line is not None:
+                _fail(line)
+            if not isinstance(exc, RuntimeError) or not _peer_gone(exc):
                 raise
             # Under DDP, when one rank stops (bad input, a held output), the others fail
             # in their next collective call: the first rank's line says why.
