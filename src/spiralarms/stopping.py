@@ -89,7 +89,7 @@ class StopTogether(Callback):
             for number, process in enumerate(getattr(trainer.strategy.launcher, "procs", None) or (), start=1):
                 code = process.poll() if hasattr(process, "poll") else None
                 if code is not None:
-                    how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"ended with status {code}"
+                    how = f"was killed by {_signal_name(-code)}" if code < 0 else f"ended with status {code}"
                     raise SpiralArmsError(
                         f"process {number} of this run (pid {process.pid}) {how}, so every process stops; "
                         "what was finished is kept: run the same command again to resume"
@@ -99,3 +99,11 @@ class StopTogether(Callback):
                 f"rank {trainer.global_rank}: the process that started this one has gone, so it stops too; "
                 "what was finished is kept"
             )
+
+
+def _signal_name(number: int) -> str:
+    """``SIGKILL`` for 9; ``signal 40`` for a number the enum lacks (real-time signals)."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
