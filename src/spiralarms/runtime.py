@@ -12,10 +12,10 @@ import os
 import signal
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 __all__ = ["quiet_lightning", "harmless_warnings_off", "lightning_banners_off", "call_trainer", "build_trainer", "launcher_rank",
-           "is_first_process", "Terminated", "stop_on_sigterm", "LIGHTNING_LOGGERS", "HARMLESS_WARNINGS"]
+           "is_first_process", "Terminated", "stop_on_sigterm", "sigterm_handler", "exit_description", "LIGHTNING_LOGGERS", "HARMLESS_WARNINGS"]
 
 #: Where launchers put a process's rank: torchrun, SLURM's srun, LSF's jsrun, Lightning's own DDP children.
 _RANK_VARIABLES = ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "LOCAL_RANK")
@@ -46,6 +46,35 @@ class Terminated(KeyboardInterrupt):
     """
 
 
+def sigterm_handler(before: Callable[[int], None] | None = None) -> Callable:
+    """A SIGTERM handler that raises :class:`Terminated` on the first signal and ignores the rest.
+
+    ``before(signum)``, when given, runs first (e.g. to pass the signal on to child
+    processes). Used by :func:`stop_on_sigterm` and by :class:`spiralarms.stopping.StopTogether`.
+    """
+    received = []
+
+    def raise_terminated(signum, frame):
+        if received:  # a second SIGTERM during the clean-up
+            return
+        received.append(signum)
+        if before is not None:
+            before(signum)
+        raise Terminated
+
+    return raise_terminated
+
+
+def exit_description(code: int) -> str:
+    """How a child process ended, from its exit status: ``was killed by SIGKILL`` for -9."""
+    if code >= 0:
+        return f"ended with status {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:  # real-time signals have no name in the enum
+        return f"was killed by signal {-code}"
+
+
 @contextlib.contextmanager
 def stop_on_sigterm() -> Iterator[None]:
     """Within the block, SIGTERM raises :class:`Terminated` instead of ending the process at once.
@@ -60,14 +89,7 @@ def stop_on_sigterm() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    received = []
-
-    def raise_terminated(signum, frame):
-        if not received:
-            received.append(signum)
-            raise Terminated
-
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    previous = signal.signal(signal.SIGTERM, sigterm_handler())
     try:
         yield
     finally:

@@ -28,7 +28,7 @@ import threading
 from lightning.pytorch.callbacks import Callback
 
 from spiralarms.errors import SpiralArmsError
-from spiralarms.runtime import Terminated
+from spiralarms.runtime import exit_description, sigterm_handler
 
 __all__ = ["StopTogether"]
 
@@ -45,7 +45,6 @@ class StopTogether(Callback):
 
     def __init__(self) -> None:
         self._launcher_pid: int | None = None
-        self._received = False
 
     # Lightning has installed its handler by the time each stage starts.
     def on_train_start(self, trainer, pl_module) -> None:
@@ -69,16 +68,12 @@ class StopTogether(Callback):
         if self._launcher_pid is None and trainer.world_size > 1:
             self._launcher_pid = os.getppid()
 
-        def stop(signum, frame):
-            if self._received:  # a second SIGTERM during the clean-up
-                return
-            self._received = True
+        def pass_on(signum):
             launcher = trainer.strategy.launcher
             if trainer.is_global_zero and launcher is not None:
                 launcher.kill(signum)  # the processes Lightning's launcher started on this machine
-            raise Terminated
 
-        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGTERM, sigterm_handler(before=pass_on))
 
     def _check_the_others(self, trainer) -> None:
         if trainer.world_size < 2:
@@ -89,10 +84,9 @@ class StopTogether(Callback):
             for number, process in enumerate(getattr(trainer.strategy.launcher, "procs", None) or (), start=1):
                 code = process.poll() if hasattr(process, "poll") else None
                 if code is not None:
-                    how = f"was killed by {_signal_name(-code)}" if code < 0 else f"ended with status {code}"
                     raise SpiralArmsError(
-                        f"process {number} of this run (pid {process.pid}) {how}, so every process stops; "
-                        "what was finished is kept: run the same command again to resume"
+                        f"process {number} of this run (pid {process.pid}) {exit_description(code)}, so every "
+                        "process stops; what was finished is kept: run the same command again to resume"
                     )
         elif self._launcher_pid is not None and os.getppid() != self._launcher_pid:
             raise SpiralArmsError(
@@ -100,10 +94,3 @@ class StopTogether(Callback):
                 "what was finished is kept"
             )
 
-
-def _signal_name(number: int) -> str:
-    """``SIGKILL`` for 9; ``signal 40`` for a number the enum lacks (real-time signals)."""
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"

@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 from spiralarms import __version__
 from spiralarms.cli import data, demo, explain, predict, reproduce, science, train
 from spiralarms.errors import SpiralArmsError
-from spiralarms.runtime import Terminated, launcher_rank, stop_on_sigterm
+from spiralarms.runtime import Terminated, exit_description, launcher_rank, stop_on_sigterm
 
 __all__ = ["SpiralArmsGroup", "app", "run"]
 
@@ -52,8 +52,7 @@ def _spawned_failure(exc: BaseException) -> str | None:
         return None
     number = getattr(exc, "error_index", "?")
     if type(exc).__name__ == "ProcessExitedException":
-        code, name = getattr(exc, "exit_code", None), getattr(exc, "signal_name", None)
-        how = f"was killed by {name}" if name else f"ended with status {code}"
+        how = exit_description(int(getattr(exc, "exit_code", 1)))
         return f"process {number} of this run {how}, so the run stops; run the same command again to resume"
     lines = [line.strip() for line in str(getattr(exc, "msg", exc)).splitlines() if line.strip()]
     last = lines[-1] if lines else type(exc).__name__
